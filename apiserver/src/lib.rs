@@ -1,0 +1,5 @@
+//! The k1s API server: the sled store, HTTPS serving of the Kubernetes REST
+//! API, per-kind registry strategies, and the controllers that belong to the API.
+
+pub mod registry;
+pub mod store;

@@ -1,0 +1,5 @@
+//! Service ClusterIP (10.43.0.0/16) and NodePort (30000–32767) allocation.
+
+/// The allocation state, rebuilt from the stored Services at start.
+#[derive(Debug, Default)]
+pub struct Allocators {}

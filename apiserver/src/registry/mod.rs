@@ -1,0 +1,69 @@
+//! One strategy per kind: defaulting, what create and update reset, how
+//! validation works, which fields the `status` subresource may touch.
+//!
+//! The generic REST code (`crate::http::rest`) handles what every kind shares
+//! (metadata, uid, timestamps, generation, name and label syntax, status
+//! carry-over for kinds with a status subresource); a kind's strategy only
+//! says what is particular to it. One file per kind: `registry/<kind>.rs`.
+
+use k1s_proto::{ApiError, FieldError, ResourceInfo};
+use serde_json::Value;
+
+pub mod allocator;
+
+pub use allocator::Allocators;
+
+/// What the REST layer asks of a kind.
+pub trait Strategy: Send + Sync {
+    /// Fills in Kubernetes' defaults (applied to every object written, on
+    /// create and update, as Kubernetes defaults on decode).
+    fn default(&self, _obj: &mut Value) {}
+
+    /// Resets what a create may not set, beyond the generic rules.
+    fn prepare_for_create(&self, _obj: &mut Value) {}
+
+    /// Carries over what an update of the main resource may not change,
+    /// beyond the generic rules, given the stored object.
+    fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
+
+    /// Kind-specific validation of a new object (metadata is checked by the caller).
+    fn validate_create(&self, _obj: &Value) -> Vec<FieldError> {
+        Vec::new()
+    }
+
+    /// Kind-specific validation of an update (immutable fields and the like).
+    fn validate_update(&self, new: &Value, _old: &Value) -> Vec<FieldError> {
+        self.validate_create(new)
+    }
+
+    /// Kind-specific validation of a write to the `status` subresource.
+    fn validate_status_update(&self, _new: &Value, _old: &Value) -> Vec<FieldError> {
+        Vec::new()
+    }
+
+    /// Whether `metadata.generation` tracks changes to this kind's spec.
+    fn tracks_generation(&self) -> bool {
+        false
+    }
+
+    /// Claims what the object holds outside itself (Service ClusterIPs and
+    /// NodePorts) after validation; `old` is the stored object on update.
+    fn allocate(&self, _alloc: &Allocators, _new: &mut Value, _old: Option<&Value>) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// Releases what `allocate` claimed (after a delete, or a failed write).
+    fn release(&self, _alloc: &Allocators, _obj: &Value) {}
+}
+
+/// The strategy for a resource.
+pub fn strategy_for(info: &ResourceInfo) -> &'static dyn Strategy {
+    todo_strategy(info)
+}
+
+struct Plain;
+impl Strategy for Plain {}
+
+fn todo_strategy(_info: &ResourceInfo) -> &'static dyn Strategy {
+    &Plain
+}

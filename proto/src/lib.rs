@@ -1,0 +1,10 @@
+//! The Kubernetes wire protocol shared by every part of k1s: the resource
+//! registry, object metadata helpers, label and field selectors, patches and
+//! `metav1.Status` errors. No I/O lives here.
+
+pub mod meta;
+pub mod resources;
+pub mod status;
+
+pub use resources::ResourceInfo;
+pub use status::{ApiError, FieldError};
