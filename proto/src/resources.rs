@@ -207,7 +207,7 @@ pub fn group_versions() -> Vec<(&'static str, Vec<&'static str>)> {
 }
 
 /// The resources served in one group/version.
-pub fn resources_in(group: &str, version: &str) -> impl Iterator<Item = &'static ResourceInfo> + '_ {
+pub fn resources_in<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'static ResourceInfo> + 'a {
     RESOURCES.iter().filter(move |r| r.group == group && r.version == version)
 }
 
