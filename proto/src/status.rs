@@ -221,7 +221,8 @@ impl ApiError {
         );
         let d = &v["details"];
         e.name = d["name"].as_str().map(String::from);
-        e.group = d["group"].as_str().map(String::from);
+        // Core-group details omit `group`; keep it as "" when the details name an object.
+        e.group = d["group"].as_str().map(String::from).or_else(|| e.name.as_ref().map(|_| String::new()));
         e.kind = d["kind"].as_str().map(String::from);
         if let Some(causes) = d["causes"].as_array() {
             e.causes = causes
