@@ -8,3 +8,7 @@ pub mod status;
 
 pub use resources::ResourceInfo;
 pub use status::{ApiError, FieldError};
+pub mod fields;
+pub mod patch;
+pub mod selector;
+pub mod validation;

@@ -10,6 +10,8 @@ use k1s_proto::{ApiError, FieldError, ResourceInfo};
 use serde_json::Value;
 
 pub mod allocator;
+pub mod convert;
+pub mod typed;
 
 pub use allocator::Allocators;
 

@@ -1,0 +1,212 @@
+//! The REST verbs on resources: dispatch by method, path shape and query.
+
+mod create;
+mod delete;
+pub(crate) mod list;
+mod object;
+mod patch;
+mod scale;
+mod update;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use k1s_proto::meta::ObjectMeta;
+use k1s_proto::{ApiError, ResourceInfo};
+use serde_json::Value;
+
+use super::body::{self, MediaType};
+use super::query::Query;
+use super::route::ResourcePath;
+use super::{json_response, watch, Body};
+use crate::api::Api;
+use crate::authn::UserInfo;
+use crate::registry::convert;
+use crate::store::StoreError;
+
+pub use delete::DeleteOptions;
+pub use update::UpdateMode;
+
+/// Serves a request addressed to a resource path.
+pub async fn serve<B>(api: &Arc<Api>, req: Request<B>, path: ResourcePath, user: &UserInfo) -> Result<Response<Body>, ApiError>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let query = Query::parse(req.uri().query())?;
+    let method = req.method().clone();
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let _ = user;
+    let sub = path.subresource.as_deref();
+    let is_watch = path.legacy_watch || query.watch;
+    if path.legacy_watch && method != Method::GET {
+        return Err(ApiError::method_not_allowed());
+    }
+    match (&method, &path.name, sub) {
+        (&Method::GET, None, None) if is_watch => watch::serve(api, &path, &query).await,
+        (&Method::GET, None, None) => ok(list::list(api, &path, &query)?),
+        (&Method::GET, Some(_), None) if is_watch => watch::serve_one(api, &path, &query).await,
+        (&Method::GET, Some(_), None) | (&Method::GET, Some(_), Some("status")) => ok(object::get(api, &path)?),
+        (&Method::GET, Some(_), Some("scale")) if path.info.has_scale => ok(scale::get(api, &path)?),
+        (&Method::POST, None, None) => {
+            let obj = read_object(req, content_type.as_deref()).await?;
+            let created = create::create(api, &path, obj, &query).await?;
+            Ok(json_response(StatusCode::CREATED, &created))
+        }
+        (&Method::PUT, Some(_), None) => {
+            let obj = read_object(req, content_type.as_deref()).await?;
+            ok(update::replace(api, &path, obj, UpdateMode::Main, &query).await?)
+        }
+        (&Method::PUT, Some(_), Some("status")) if path.info.has_status => {
+            let obj = read_object(req, content_type.as_deref()).await?;
+            ok(update::replace(api, &path, obj, UpdateMode::Status, &query).await?)
+        }
+        (&Method::PUT, Some(_), Some("finalize")) if path.info.plural == "namespaces" => {
+            let obj = read_object(req, content_type.as_deref()).await?;
+            ok(update::replace(api, &path, obj, UpdateMode::Finalize, &query).await?)
+        }
+        (&Method::PUT, Some(_), Some("scale")) if path.info.has_scale => {
+            let obj = read_object(req, content_type.as_deref()).await?;
+            ok(scale::replace(api, &path, obj, &query).await?)
+        }
+        (&Method::PATCH, Some(_), None | Some("status") | Some("scale")) => {
+            let mode = match sub {
+                None => UpdateMode::Main,
+                Some("status") if path.info.has_status => UpdateMode::Status,
+                Some("scale") if path.info.has_scale => {
+                    let bytes = body::read_limited(req.into_body()).await?;
+                    return ok(scale::patch(api, &path, content_type.as_deref(), &bytes, &query).await?);
+                }
+                _ => return Err(ApiError::no_route()),
+            };
+            let bytes = body::read_limited(req.into_body()).await?;
+            ok(patch::patch(api, &path, content_type.as_deref(), &bytes, mode, &query).await?)
+        }
+        (&Method::DELETE, Some(_), None) => {
+            let bytes = body::read_limited(req.into_body()).await?;
+            let options = DeleteOptions::from_request(&bytes, &query)?;
+            let (code, body) = delete::delete(api, &path, &options).await?;
+            Ok(json_response(code, &body))
+        }
+        (&Method::DELETE, None, None) if path.info.delete_collection => {
+            let bytes = body::read_limited(req.into_body()).await?;
+            let options = DeleteOptions::from_request(&bytes, &query)?;
+            ok(delete::delete_collection(api, &path, &query, &options).await?)
+        }
+        (_, _, Some(s)) if !known_subresource(path.info, s) => Err(ApiError::no_route()),
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+fn known_subresource(info: &ResourceInfo, sub: &str) -> bool {
+    match sub {
+        "status" => info.has_status,
+        "scale" => info.has_scale,
+        "finalize" => info.plural == "namespaces",
+        _ => false,
+    }
+}
+
+fn ok(v: Value) -> Result<Response<Body>, ApiError> {
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+async fn read_object<B>(req: Request<B>, content_type: Option<&str>) -> Result<Value, ApiError>
+where
+    B: http_body::Body<Data = Bytes> + Send,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let media = MediaType::from_content_type(content_type)?;
+    let bytes = body::read_limited(req.into_body()).await?;
+    body::decode_object(&bytes, media)
+}
+
+/// The name from a path that addresses one object.
+pub(crate) fn name_of(path: &ResourcePath) -> Result<&str, ApiError> {
+    path.name.as_deref().ok_or_else(ApiError::method_not_allowed)
+}
+
+/// The namespace a path addresses, as the store key needs it.
+fn namespace_of(path: &ResourcePath) -> Option<&str> {
+    if path.info.namespaced {
+        path.namespace.as_deref()
+    } else {
+        None
+    }
+}
+
+/// The store key of the object a path addresses.
+fn key_of(path: &ResourcePath) -> Result<String, ApiError> {
+    if path.info.namespaced && path.namespace.is_none() {
+        return Err(ApiError::no_route());
+    }
+    Ok(path.info.storage_key(namespace_of(path), name_of(path)?))
+}
+
+/// Turns a store error into the API error Kubernetes returns for it.
+pub(crate) fn store_error(e: StoreError, info: &ResourceInfo, name: &str) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::not_found(info, name),
+        StoreError::AlreadyExists => ApiError::already_exists(info, name),
+        StoreError::Conflict { .. } => ApiError::conflict(info, name),
+        StoreError::Expired { requested, oldest } => ApiError::expired(requested, oldest),
+        StoreError::Lagged => ApiError::internal("watch fell behind"),
+        StoreError::Backend(msg) => ApiError::internal(msg),
+    }
+}
+
+/// An object as the client asked for it: in the request's version, with apiVersion and kind.
+pub(crate) fn to_response(info: &ResourceInfo, stored: Value) -> Value {
+    let mut obj = convert::from_storage(info, stored);
+    if let Some(map) = obj.as_object_mut() {
+        // apiVersion and kind lead, as in Kubernetes' encoding.
+        let mut out = serde_json::Map::with_capacity(map.len() + 2);
+        out.insert("kind".into(), Value::from(info.kind));
+        out.insert("apiVersion".into(), Value::from(info.api_version()));
+        for (k, v) in std::mem::take(map) {
+            if k != "kind" && k != "apiVersion" {
+                out.insert(k, v);
+            }
+        }
+        *map = out;
+    }
+    obj
+}
+
+/// Checks the body's apiVersion/kind against the path, as Kubernetes' decoder does.
+fn check_type(info: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if !kind.is_empty() && kind != info.kind {
+        return Err(ApiError::bad_request(format!(
+            "the object provided is unrecognized (must be of type {}): couldn't get version/kind; json parse error: kind {kind:?} does not match {:?}",
+            info.kind, info.kind
+        )));
+    }
+    if !api_version.is_empty() && api_version != info.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            info.api_version()
+        )));
+    }
+    Ok(())
+}
+
+/// Reads the stored object a path addresses (404 when missing).
+fn get_stored(api: &Api, path: &ResourcePath) -> Result<Value, ApiError> {
+    let name = name_of(path)?;
+    api.store
+        .get(&key_of(path)?)
+        .map_err(|e| store_error(e, path.info, name))?
+        .ok_or_else(|| ApiError::not_found(path.info, name))
+}
+
+/// The numeric resourceVersion of a stored object.
+fn stored_revision(obj: &Value) -> u64 {
+    obj.resource_version().and_then(|rv| rv.parse().ok()).unwrap_or(0)
+}
