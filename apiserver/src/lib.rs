@@ -3,8 +3,15 @@
 
 pub mod api;
 pub mod authn;
+pub mod bootstrap;
+pub mod client;
+pub mod controllers;
 pub mod http;
+pub mod kubeconfig;
 pub mod registry;
+pub mod serve;
+pub mod server;
 pub mod store;
+pub mod tls;
 
 pub use api::{Api, ApiConfig};

@@ -1,0 +1,50 @@
+//! What a fresh cluster has: the four system namespaces and the `kubernetes`
+//! Service in `default`. Runs on every start; existing objects are kept.
+
+use k1s_proto::resources::find;
+use k1s_proto::ApiError;
+use serde_json::json;
+
+use crate::client::Client;
+
+/// The namespaces every cluster has.
+pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// The ClusterIP of the `kubernetes` Service.
+pub const KUBERNETES_SERVICE_IP: &str = "10.43.0.1";
+
+/// Creates the built-in objects that are missing.
+pub async fn ensure_builtins(client: &Client, https_port: u16) -> Result<(), ApiError> {
+    let namespaces = find("", "v1", "namespaces").ok_or_else(ApiError::no_route)?;
+    for ns in SYSTEM_NAMESPACES {
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        ignore_exists(client.create(namespaces, None, &obj).await)?;
+    }
+    let services = find("", "v1", "services").ok_or_else(ApiError::no_route)?;
+    let svc = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": "kubernetes",
+            "namespace": "default",
+            "labels": {"component": "apiserver", "provider": "kubernetes"},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": KUBERNETES_SERVICE_IP,
+            "clusterIPs": [KUBERNETES_SERVICE_IP],
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": https_port}],
+            "sessionAffinity": "None",
+        },
+    });
+    ignore_exists(client.create(services, Some("default"), &svc).await)?;
+    Ok(())
+}
+
+fn ignore_exists(r: Result<serde_json::Value, ApiError>) -> Result<(), ApiError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_already_exists() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
