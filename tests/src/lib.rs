@@ -1,1 +1,221 @@
-//! Helpers for the end-to-end tests.
+//! Helpers for the end-to-end tests: start a real `k1s server` on a temporary
+//! data dir and a free port, and drive it with the real `kubectl`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// The `k1s` binary: `$K1S_BIN`, or the one cargo built next to the test binary.
+pub fn k1s_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("K1S_BIN") {
+        return PathBuf::from(p);
+    }
+    // Test executables live in <target>/<profile>/deps/.
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    profile_dir.join("k1s")
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// A running `k1s server` (killed on drop).
+pub struct Server {
+    child: Option<Child>,
+    /// The data dir (kept across restarts of the same `Server`).
+    pub data_dir: PathBuf,
+    /// The HTTPS port.
+    pub port: u16,
+    /// The admin kubeconfig the server wrote.
+    pub kubeconfig: PathBuf,
+    log: Arc<Mutex<String>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts a server on a fresh temporary data dir and a free port.
+    pub fn start() -> Result<Server> {
+        let temp = tempfile::Builder::new().prefix("k1s-e2e-").tempdir()?;
+        let data_dir = temp.path().join("data");
+        let kubeconfig = temp.path().join("k1s.yaml");
+        let mut s = Server {
+            child: None,
+            data_dir,
+            port: free_port(),
+            kubeconfig,
+            log: Arc::new(Mutex::new(String::new())),
+            _temp: Some(temp),
+        };
+        s.launch()?;
+        Ok(s)
+    }
+
+    /// Starts (again) on the same data dir and port.
+    pub fn launch(&mut self) -> Result<()> {
+        if self.child.is_some() {
+            bail!("server already running");
+        }
+        let mut child = Command::new(k1s_binary())
+            .arg("server")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--bind-address")
+            .arg("127.0.0.1")
+            .arg("--https-port")
+            .arg(self.port.to_string())
+            .arg("--write-kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--node-name")
+            .arg("e2e-node")
+            .env("K1S_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", k1s_binary().display()))?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let log = self.log.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("k1s server ready") {
+                    let _ = ready_tx.send(());
+                }
+                if let Ok(mut l) = log.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            }
+        });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if ready_rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    bail!("k1s server exited with {status} before it was ready:\n{}", self.log());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("k1s server not ready after 30 s:\n{}", self.log());
+            }
+        }
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Stops the server with SIGTERM and waits for it.
+    pub fn stop(&mut self) -> Result<std::process::ExitStatus> {
+        let mut child = self.child.take().context("server not running")?;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+        Ok(child.wait()?)
+    }
+
+    /// Kills the server with SIGKILL (a crash).
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Runs kubectl with this server's kubeconfig.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_with_stdin(args, None)
+    }
+
+    /// Runs kubectl with the given standard input.
+    pub fn kubectl_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new("kubectl");
+        cmd.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => panic!("cannot run kubectl: {e}"),
+        };
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            let _ = pipe.write_all(input.as_bytes());
+        }
+        match child.wait_with_output() {
+            Ok(o) => o,
+            Err(e) => panic!("kubectl failed to run: {e}"),
+        }
+    }
+
+    /// Runs kubectl and returns its stdout, failing the test (with stderr and the server log) on error.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        self.kubectl_stdin_ok(args, None)
+    }
+
+    /// Like [`Server::kubectl_ok`], with standard input.
+    pub fn kubectl_stdin_ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.kubectl_with_stdin(args, stdin);
+        if !out.status.success() {
+            panic!(
+                "kubectl {} failed ({}):\nstdout: {}\nstderr: {}\nserver log tail:\n{}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                tail(&self.log(), 40)
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl expecting failure; returns its stderr.
+    pub fn kubectl_err(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        if out.status.success() {
+            panic!("kubectl {} unexpectedly succeeded:\n{}", args.join(" "), String::from_utf8_lossy(&out.stdout));
+        }
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Polls `f` until it returns `Some`, or fails after `timeout` (an upper bound, not a benchmark).
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
