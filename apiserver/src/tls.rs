@@ -13,3 +13,5 @@ pub struct Pki {}
 pub fn load_or_create(_dir: &Path, _names: &SubjectNames) -> anyhow::Result<Pki> { anyhow::bail!("stub") }
 /// The rustls server config.
 pub fn server_config(_pki: &Pki) -> anyhow::Result<Arc<rustls::ServerConfig>> { anyhow::bail!("stub") }
+/// STUB: client config.
+pub fn client_config(_pki: &Pki, _admin: bool) -> Arc<rustls::ClientConfig> { unimplemented!() }

@@ -1,5 +1,6 @@
 //! `k1s`: the one binary. It parses flags and wires the other crates together.
 
+mod bench;
 mod kubectl;
 
 use std::net::IpAddr;
@@ -33,6 +34,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Measure startup, API throughput and latency, and store churn.
+    #[command(subcommand)]
+    Bench(bench::Bench),
     /// Print the admin kubeconfig.
     Kubeconfig {
         /// The kubeconfig file k1s server wrote.
@@ -105,6 +109,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Kubectl { args } => kubectl::exec(&args),
+        Command::Bench(b) => match bench::run(b) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("k1s bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Kubeconfig { path } => match std::fs::read_to_string(&path) {
             Ok(s) => {
                 print!("{s}");

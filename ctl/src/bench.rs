@@ -1,0 +1,520 @@
+//! `k1s bench …`: the measurements recorded in BENCHMARKS.md. Each starts its
+//! own `k1s server` on a temporary data dir and a free loopback port, drives
+//! it over HTTPS and prints the numbers; nothing here asserts a timing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use clap::Subcommand;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use k1s_apiserver::tls;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// The benchmarks.
+#[derive(Subcommand, Debug)]
+pub enum Bench {
+    /// Start to /readyz, and idle RSS.
+    Startup {
+        /// How many starts to time.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+    /// Concurrent creates, gets and watch latency over HTTPS, with raw sled as the floor.
+    Api {
+        /// Concurrent clients for creates and gets.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Seconds each phase runs.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Watchers for the watch-latency phase.
+        #[arg(long, default_value_t = 100)]
+        watchers: usize,
+    },
+    /// Store growth and disk writes with one Lease renewed every 10 s.
+    Churn {
+        /// Minutes to run.
+        #[arg(long, default_value_t = 60)]
+        minutes: u64,
+        /// Seconds between renewals.
+        #[arg(long, default_value_t = 10)]
+        interval: u64,
+    },
+}
+
+/// Runs one benchmark.
+pub fn run(bench: Bench) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match bench {
+            Bench::Startup { runs } => startup(runs).await,
+            Bench::Api { clients, seconds, watchers } => api(clients, Duration::from_secs(seconds), watchers).await,
+            Bench::Churn { minutes, interval } => churn(minutes, Duration::from_secs(interval)).await,
+        }
+    })
+}
+
+/// A `k1s server` child process on a temporary data dir.
+struct ServerProcess {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl ServerProcess {
+    fn spawn(dir: &Path) -> Result<ServerProcess> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new(std::env::current_exe()?)
+            .args(["server", "--bind-address", "127.0.0.1", "--https-port", &port.to_string()])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--write-kubeconfig")
+            .arg(dir.join("k1s.yaml"))
+            .env("K1S_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting k1s server")?;
+        Ok(ServerProcess { child, dir: dir.to_path_buf(), port })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stop(mut self) -> Result<()> {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// The TLS client settings (admin certificate) for this server.
+    fn tls(&self) -> Result<Arc<rustls::ClientConfig>> {
+        let pki = tls::load_or_create(&self.dir.join("data/tls"), &tls::SubjectNames::detect())?;
+        let mut cfg = (*tls::client_config(&pki, true)).clone();
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(cfg))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 connection over TLS.
+struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+}
+
+impl Conn {
+    async fn open(port: u16, tls: Arc<rustls::ClientConfig>) -> Result<Conn> {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+        tcp.set_nodelay(true)?;
+        let name = rustls::pki_types::ServerName::try_from("localhost")?;
+        let stream = TlsConnector::from(tls).connect(name, tcp).await?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        Ok(Conn { sender })
+    }
+
+    async fn send(&mut self, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Bytes)> {
+        let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .body(Full::new(bytes))?;
+        self.sender.ready().await?;
+        let resp = self.sender.send_request(req).await?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+}
+
+/// Accepts any server certificate: only for polling `/readyz` before the CA exists on disk.
+#[derive(Debug)]
+struct AnyServerCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Waits until `/readyz` answers 200; returns how long that took since `since`.
+async fn wait_ready(port: u16, since: Instant) -> Result<Duration> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyServerCert(provider)))
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let cfg = Arc::new(cfg);
+    let deadline = since + Duration::from_secs(30);
+    loop {
+        if Instant::now() > deadline {
+            bail!("server not ready after 30 s");
+        }
+        if let Ok(mut c) = Conn::open(port, cfg.clone()).await {
+            if let Ok((200, _)) = c.send(Method::GET, "/readyz", None).await {
+                return Ok(since.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS")
+}
+
+async fn startup(runs: usize) -> Result<()> {
+    let mut first = Vec::new();
+    let mut again = Vec::new();
+    let mut rss = 0;
+    for i in 0..runs {
+        let dir = tempfile::tempdir()?;
+        let t = Instant::now();
+        let s = ServerProcess::spawn(dir.path())?;
+        first.push(wait_ready(s.port, t).await?);
+        s.stop()?;
+        let t = Instant::now();
+        let s = ServerProcess::spawn(dir.path())?;
+        again.push(wait_ready(s.port, t).await?);
+        if i == 0 {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            rss = rss_kib(s.pid())?;
+        }
+        s.stop()?;
+    }
+    first.sort();
+    again.sort();
+    println!("start to /readyz, fresh data dir:    median {} max {} ({} runs)", ms(percentile(&first, 0.5)), ms(percentile(&first, 1.0)), runs);
+    println!("start to /readyz, existing data dir: median {} max {} ({} runs)", ms(percentile(&again, 0.5)), ms(percentile(&again, 1.0)), runs);
+    println!("idle RSS after 5 s with the built-in objects: {:.1} MB", rss as f64 / 1024.0);
+    Ok(())
+}
+
+async fn api(clients: usize, phase: Duration, watchers: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = ServerProcess::spawn(dir.path())?;
+    wait_ready(server.port, Instant::now()).await?;
+    let tls = server.tls()?;
+    let payload = "x".repeat(1024);
+
+    // Creates.
+    let stop = Instant::now() + phase;
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let tls = tls.clone();
+        let payload = payload.clone();
+        let port = server.port;
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(port, tls).await?;
+            let mut lat = Vec::new();
+            let mut i = 0;
+            while Instant::now() < stop {
+                let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("c{c}-{i}")}, "data": {"payload": payload}});
+                let t = Instant::now();
+                let (code, body) = conn.send(Method::POST, "/api/v1/namespaces/default/configmaps", Some(&cm)).await?;
+                if code != 201 {
+                    bail!("create answered {code}: {}", String::from_utf8_lossy(&body));
+                }
+                lat.push(t.elapsed());
+                i += 1;
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut creates = Vec::new();
+    for t in tasks {
+        creates.extend(t.await??);
+    }
+    creates.sort();
+    let create_rate = creates.len() as f64 / phase.as_secs_f64();
+    println!(
+        "creates: {clients} clients, 1 KiB ConfigMaps, durable: {:.0}/s, p50 {} p99 {} ({} total)",
+        create_rate,
+        ms(percentile(&creates, 0.5)),
+        ms(percentile(&creates, 0.99)),
+        creates.len()
+    );
+
+    // Gets of existing objects.
+    let made = creates.len();
+    let stop = Instant::now() + phase;
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let tls = tls.clone();
+        let port = server.port;
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(port, tls).await?;
+            let mut lat = Vec::new();
+            let mut i = 0usize;
+            while Instant::now() < stop {
+                let t = Instant::now();
+                let (code, _) = conn.send(Method::GET, &format!("/api/v1/namespaces/default/configmaps/c{c}-{}", i % 8), None).await?;
+                if code != 200 {
+                    bail!("get answered {code}");
+                }
+                lat.push(t.elapsed());
+                i += 1;
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut gets = Vec::new();
+    for t in tasks {
+        gets.extend(t.await??);
+    }
+    gets.sort();
+    println!(
+        "gets: {clients} clients: {:.0}/s, p50 {} p99 {} (over {made} objects)",
+        gets.len() as f64 / phase.as_secs_f64(),
+        ms(percentile(&gets, 0.5)),
+        ms(percentile(&gets, 0.99))
+    );
+
+    watch_latency(&server, tls.clone(), watchers).await?;
+    server.stop()?;
+
+    // The floor: the same writes straight into sled, flushed per batch.
+    let sled_rate = sled_floor(clients, phase, payload.len()).await?;
+    println!(
+        "raw sled, {clients} writers, 1 KiB values, flush per batch: {:.0}/s; API/sled = {:.2}",
+        sled_rate,
+        create_rate / sled_rate
+    );
+    Ok(())
+}
+
+async fn watch_latency(server: &ServerProcess, tls: Arc<rustls::ClientConfig>, watchers: usize) -> Result<()> {
+    use futures::StreamExt;
+    let mut conn = Conn::open(server.port, tls.clone()).await?;
+    conn.send(Method::POST, "/api/v1/namespaces", Some(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "watch"}})))
+        .await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String, Instant)>();
+    for w in 0..watchers {
+        let tls = tls.clone();
+        let port = server.port;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut c = Conn::open(port, tls).await?;
+            let req = Request::builder()
+                .uri("/api/v1/namespaces/watch/configmaps?watch=1&resourceVersion=1")
+                .header("host", "localhost")
+                .body(Full::new(Bytes::new()))?;
+            c.sender.ready().await?;
+            let resp = c.sender.send_request(req).await?;
+            let mut body = resp.into_body().into_data_stream();
+            let mut buf = Vec::new();
+            while let Some(chunk) = body.next().await {
+                buf.extend_from_slice(&chunk?);
+                while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=pos).collect();
+                    let v: Value = serde_json::from_slice(&line)?;
+                    if let Some(name) = v["object"]["metadata"]["name"].as_str() {
+                        let _ = tx.send((w, name.to_string(), Instant::now()));
+                    }
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    drop(tx);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let events = 100;
+    let mut acked = std::collections::HashMap::new();
+    for i in 0..events {
+        let name = format!("e{i}");
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+        let (code, _) = conn.send(Method::POST, "/api/v1/namespaces/watch/configmaps", Some(&cm)).await?;
+        if code != 201 {
+            bail!("create answered {code}");
+        }
+        acked.insert(name, Instant::now());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut lat = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lat.len() < events * watchers && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+            Ok(Some((_, name, at))) => {
+                if let Some(sent) = acked.get(&name) {
+                    lat.push(at.saturating_duration_since(*sent));
+                }
+            }
+            _ => continue,
+        }
+    }
+    lat.sort();
+    println!(
+        "watch: {watchers} watchers, {events} events: {} of {} deliveries seen; after the write's ack p50 {} p99 {}",
+        lat.len(),
+        events * watchers,
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99))
+    );
+    Ok(())
+}
+
+async fn sled_floor(writers: usize, phase: Duration, size: usize) -> Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let db = sled::Config::new().path(dir.path()).cache_capacity(8 << 20).open()?;
+    let stop = Instant::now() + phase;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            let value = vec![b'x'; size];
+            let mut n = 0u64;
+            while Instant::now() < stop {
+                db.insert(format!("/registry/core/configmaps/default/w{w}-{n}"), value.clone())?;
+                db.flush_async().await?;
+                n += 1;
+            }
+            Ok::<_, anyhow::Error>(n)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok(total as f64 / phase.as_secs_f64())
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(p) {
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_size(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+fn write_bytes(pid: u32) -> Result<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no write_bytes")
+}
+
+async fn churn(minutes: u64, interval: Duration) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = ServerProcess::spawn(dir.path())?;
+    wait_ready(server.port, Instant::now()).await?;
+    let mut conn = Conn::open(server.port, server.tls()?).await?;
+    let lease_path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
+    let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "bench-node"},
+        "spec": {"holderIdentity": "bench-node", "leaseDurationSeconds": 40, "renewTime": k1s_proto::meta::now_micro()}});
+    conn.send(Method::POST, lease_path, Some(&lease)).await?;
+    let db = dir.path().join("data/db");
+    let start_bytes = write_bytes(server.pid())?;
+    let started = Instant::now();
+    println!("minute  data-dir-bytes  written-bytes-in-minute");
+    let mut last_bytes = start_bytes;
+    let mut next_report = started + Duration::from_secs(60);
+    let end = started + Duration::from_secs(minutes * 60);
+    while Instant::now() < end {
+        let patch = json!({"spec": {"renewTime": k1s_proto::meta::now_micro()}});
+        let req = Request::builder()
+            .method(Method::PATCH)
+            .uri(format!("{lease_path}/bench-node"))
+            .header("host", "localhost")
+            .header("content-type", "application/merge-patch+json")
+            .body(Full::new(Bytes::from(patch.to_string())))?;
+        conn.sender.ready().await?;
+        let _ = conn.sender.send_request(req).await?.into_body().collect().await?;
+        tokio::time::sleep(interval).await;
+        if Instant::now() >= next_report {
+            let now_bytes = write_bytes(server.pid())?;
+            println!(
+                "{:>6}  {:>14}  {:>23}",
+                started.elapsed().as_secs() / 60,
+                dir_size(&db),
+                now_bytes - last_bytes
+            );
+            last_bytes = now_bytes;
+            next_report += Duration::from_secs(60);
+        }
+    }
+    let total = write_bytes(server.pid())? - start_bytes;
+    println!(
+        "total written {} bytes in {} min = {:.1} KB/min; data dir {} bytes",
+        total,
+        minutes,
+        total as f64 / 1024.0 / minutes as f64,
+        dir_size(&db)
+    );
+    server.stop()?;
+    Ok(())
+}
