@@ -10,7 +10,7 @@ use tracing::debug;
 
 use crate::authn::UserInfo;
 use crate::http::route::{self, Route};
-use crate::http::{discovery, error_response, rest, text_response, Body};
+use crate::http::{discovery, error_response, openapi, rest, text_response, Body};
 use crate::registry::Allocators;
 use crate::store::Store;
 
@@ -82,6 +82,8 @@ impl Api {
                 }
                 discovery::serve(&route::parse(req.uri().path())?, req.headers())
             }
+            Route::OpenApiV3(rest) if req.method() == Method::GET => openapi::serve_v3(&rest),
+            Route::OpenApiV3(_) => Err(ApiError::method_not_allowed()),
             Route::Resource(path) => rest::serve(self, req, path, user).await,
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod discovery;
+pub mod openapi;
 pub mod query;
 pub mod rest;
 pub mod route;

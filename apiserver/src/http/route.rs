@@ -17,6 +17,8 @@ pub enum Route {
     Group(String),
     /// `/api/v1` or `/apis/{group}/{version}`.
     ResourceList { group: String, version: String },
+    /// `/openapi/v3` and the per-group-version documents under it.
+    OpenApiV3(String),
     /// A resource collection or object, possibly a subresource.
     Resource(ResourcePath),
 }
@@ -45,6 +47,9 @@ pub fn parse(path: &str) -> Result<Route, ApiError> {
         "/api" => return Ok(Route::CoreVersions),
         "/apis" => return Ok(Route::Groups),
         _ => {}
+    }
+    if let Some(rest) = path.strip_prefix("/openapi/v3") {
+        return Ok(Route::OpenApiV3(rest.to_string()));
     }
     if path.starts_with("/healthz/") || path.starts_with("/livez/") || path.starts_with("/readyz/") {
         return Ok(Route::Health);
