@@ -1,4 +1,9 @@
-//! The controllers that run inside `k1s server`.
+//! The controllers that run inside `k1s server`, on a shared runtime of
+//! informers, work queues and level-triggered reconcilers (`runtime`).
+
+pub mod runtime;
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 
