@@ -7,7 +7,7 @@ use std::time::Duration;
 use k1s_proto::resources::find;
 use serde_json::json;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::api::{Api, ApiConfig};
 use crate::client::Client;
@@ -23,13 +23,20 @@ pub struct TestEnv {
     pub store: Arc<MemoryStore>,
     stop: watch::Sender<bool>,
     tasks: Mutex<JoinSet<()>>,
+    handles: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl TestEnv {
     pub async fn new() -> TestEnv {
         let store = MemoryStore::new();
         let api = Api::new(store.clone(), ApiConfig { node_name: "test-node".into() }).expect("api");
-        let env = TestEnv { api, store, stop: watch::channel(false).0, tasks: Mutex::new(JoinSet::new()) };
+        let env = TestEnv {
+            api,
+            store,
+            stop: watch::channel(false).0,
+            tasks: Mutex::new(JoinSet::new()),
+            handles: Mutex::new(Vec::new()),
+        };
         env.create_namespace("default").await;
         env
     }
@@ -49,6 +56,11 @@ impl TestEnv {
         self.tasks.lock().expect("tasks").spawn(task);
     }
 
+    /// Keeps a spawned controller until the environment is dropped.
+    pub fn keep(&self, handle: JoinHandle<()>) {
+        self.handles.lock().expect("handles").push(handle);
+    }
+
     /// Creates a namespace with the `kubernetes` finalizer, as the API defaults it.
     pub async fn create_namespace(&self, name: &str) -> serde_json::Value {
         let ns = find("", "v1", "namespaces").expect("namespaces");
@@ -65,6 +77,9 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         self.stop.send_replace(true);
+        for h in self.handles.lock().map(|mut h| std::mem::take(&mut *h)).unwrap_or_default() {
+            h.abort();
+        }
     }
 }
 

@@ -353,7 +353,7 @@ impl Informer {
     }
 
     /// Applies one watch event; returns the resourceVersion it carries.
-    fn apply_event(&self, ev: WatchEvent) -> Result<Option<String>, ApiError> {
+    fn apply_event(&self, ev: WatchEvent) -> Result<Option<String>, Box<ApiError>> {
         let rv = ev.object.resource_version().map(String::from);
         match ev.event_type.as_str() {
             "ADDED" | "MODIFIED" => {
@@ -373,7 +373,7 @@ impl Informer {
                 self.notify(&Change::Deleted(last));
             }
             "BOOKMARK" => {}
-            "ERROR" => return Err(ApiError::from_status(&ev.object)),
+            "ERROR" => return Err(Box::new(ApiError::from_status(&ev.object))),
             other => debug!(resource = self.info.plural, event = other, "unknown watch event type"),
         }
         Ok(rv)
