@@ -135,6 +135,18 @@ impl Client {
         self.request(Method::PUT, &uri, "application/json", Self::body(obj)).await
     }
 
+    /// Replaces a subresource with `PUT` (e.g. a namespace's `finalize`).
+    pub async fn update_subresource(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        obj: &Value,
+        sub: &str,
+    ) -> Result<Value, ApiError> {
+        let uri = resource_path(info, namespace, Some(Self::name_of(obj)?), Some(sub));
+        self.request(Method::PUT, &uri, "application/json", Self::body(obj)).await
+    }
+
     /// Patches an object or (with `sub = Some("status")`) a subresource.
     pub async fn patch(
         &self,

@@ -3,6 +3,7 @@
 //!
 //! The trait keeps the backend replaceable (sled today; etcd could follow).
 
+pub mod memory;
 pub mod sled_store;
 
 use std::pin::Pin;
@@ -12,6 +13,7 @@ use futures::future::BoxFuture;
 use futures::Stream;
 use serde_json::Value;
 
+pub use memory::MemoryStore;
 pub use sled_store::SledStore;
 
 /// What happened to an object.
@@ -129,7 +131,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes an object; `NotFound` if missing; `Conflict` on a failed
     /// precondition. Returns its last state (resourceVersion = deleting revision).
-    fn delete(&self, key: &str, precondition: Option<u64>) -> BoxFuture<'_, Result<Value, StoreError>>;
+    fn delete(
+        &self,
+        key: &str,
+        precondition: Option<u64>,
+    ) -> BoxFuture<'_, Result<Value, StoreError>>;
 
     /// Reads one object.
     fn get(&self, key: &str) -> Result<Option<Value>, StoreError>;
