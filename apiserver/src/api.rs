@@ -37,7 +37,7 @@ impl Api {
         let services = k1s_proto::resources::find("", "v1", "services").ok_or_else(ApiError::no_route)?;
         let listed = store
             .list(&services.storage_prefix(), &Default::default())
-            .map_err(|e| ApiError::internal(e))?;
+            .map_err(ApiError::internal)?;
         let allocators = Allocators::rebuild(listed.items.iter());
         Ok(Arc::new(Api { store, allocators, config }))
     }

@@ -2,6 +2,9 @@
 //! registry, object metadata helpers, label and field selectors, patches and
 //! `metav1.Status` errors. No I/O lives here.
 
+// `ApiError` carries a full `metav1.Status`; errors are the cold path, so size is fine.
+#![allow(clippy::result_large_err)]
+
 pub mod meta;
 pub mod resources;
 pub mod status;

@@ -94,17 +94,27 @@ fn api_group(group: &str, versions: &[&str]) -> Value {
     json!({"name": group, "versions": vs, "preferredVersion": vs[0].clone()})
 }
 
-/// The subresources served for a resource: (name, kind as group/version/kind, verbs).
-fn subresources(r: &ResourceInfo) -> Vec<(&'static str, (&'static str, &'static str, &'static str), &'static [&'static str])> {
+/// A subresource as discovery lists it.
+struct Subresource {
+    name: &'static str,
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    verbs: &'static [&'static str],
+}
+
+/// The subresources served for a resource.
+fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
+    let own = |name, verbs| Subresource { name, group: r.group, version: r.version, kind: r.kind, verbs };
     let mut out = Vec::new();
     if r.plural == "namespaces" {
-        out.push(("finalize", (r.group, r.version, r.kind), &["update"][..]));
+        out.push(own("finalize", &["update"][..]));
     }
     if r.has_scale {
-        out.push(("scale", ("autoscaling", "v1", "Scale"), &["get", "patch", "update"][..]));
+        out.push(Subresource { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: &["get", "patch", "update"] });
     }
     if r.has_status {
-        out.push(("status", (r.group, r.version, r.kind), &["get", "patch", "update"][..]));
+        out.push(own("status", &["get", "patch", "update"][..]));
     }
     out
 }
@@ -127,17 +137,17 @@ pub fn resource_list(group: &str, version: &str) -> Value {
             entry["categories"] = json!(r.categories);
         }
         list.push(entry);
-        for (sub, (g, v, kind), verbs) in subresources(r) {
+        for sub in subresources(r) {
             let mut e = json!({
-                "name": format!("{}/{}", r.plural, sub),
+                "name": format!("{}/{}", r.plural, sub.name),
                 "singularName": "",
                 "namespaced": r.namespaced,
-                "kind": kind,
-                "verbs": verbs,
+                "kind": sub.kind,
+                "verbs": sub.verbs,
             });
-            if g != r.group || v != r.version {
-                e["group"] = json!(g);
-                e["version"] = json!(v);
+            if sub.group != r.group || sub.version != r.version {
+                e["group"] = json!(sub.group);
+                e["version"] = json!(sub.version);
             }
             list.push(e);
         }
@@ -209,8 +219,8 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
     }
     let subs: Vec<Value> = subresources(r)
         .into_iter()
-        .map(|(sub, (g, v, kind), verbs)| {
-            json!({"subresource": sub, "responseKind": {"group": g, "version": v, "kind": kind}, "verbs": verbs})
+        .map(|s| {
+            json!({"subresource": s.name, "responseKind": {"group": s.group, "version": s.version, "kind": s.kind}, "verbs": s.verbs})
         })
         .collect();
     if !subs.is_empty() {
