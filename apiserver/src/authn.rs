@@ -85,7 +85,8 @@ mod tests {
 
     #[test]
     fn users_from_subjects() {
-        let cases: &[(&[(DnType, &str)], &str, &[&str])] = &[
+        type Subject<'a> = &'a [(DnType, &'a str)];
+        let cases: &[(Subject, &str, &[&str])] = &[
             (
                 &[
                     (DnType::OrganizationName, "system:masters"),
@@ -94,11 +95,7 @@ mod tests {
                 "system:admin",
                 &["system:masters", "system:authenticated"],
             ),
-            (
-                &[(DnType::CommonName, "jane")],
-                "jane",
-                &["system:authenticated"],
-            ),
+            (&[(DnType::CommonName, "jane")], "jane", &["system:authenticated"]),
             (
                 // rcgen keeps one value per attribute type; a custom type with O's OID adds a second O.
                 &[
@@ -121,10 +118,7 @@ mod tests {
             ),
             // Like Go's pkix.Name, the last CN counts.
             (
-                &[
-                    (DnType::CommonName, "a"),
-                    (DnType::CustomDnType(vec![2, 5, 4, 3]), "b"),
-                ],
+                &[(DnType::CommonName, "a"), (DnType::CustomDnType(vec![2, 5, 4, 3]), "b")],
                 "b",
                 &["system:authenticated"],
             ),

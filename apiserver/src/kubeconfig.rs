@@ -43,8 +43,7 @@ users:
 /// Writes a kubeconfig to `path` atomically with mode 0600, creating parent directories.
 pub fn write(path: &Path, contents: &str) -> anyhow::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create directory {}", parent.display()))?;
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create directory {}", parent.display()))?;
     }
     files::write_atomic(path, contents.as_bytes(), files::SECRET_MODE)
 }
@@ -100,10 +99,7 @@ mod tests {
         assert_eq!(doc["kind"], "Config");
         assert_eq!(doc["current-context"], "default");
         assert_eq!(doc["clusters"][0]["name"], "default");
-        assert_eq!(
-            doc["clusters"][0]["cluster"]["server"],
-            "https://127.0.0.1:6443"
-        );
+        assert_eq!(doc["clusters"][0]["cluster"]["server"], "https://127.0.0.1:6443");
         assert_eq!(
             decode(&doc["clusters"][0]["cluster"]["certificate-authority-data"]),
             pki.ca().cert_pem()
@@ -128,13 +124,8 @@ mod tests {
 
     #[test]
     fn server_urls_are_quoted() {
-        for url in [
-            "https://[::1]:6443",
-            "https://h:1/a\"b#c",
-            "https://x\\y\tz",
-        ] {
-            let doc: serde_json::Value =
-                serde_norway::from_str(&format!("server: {}", yaml_quote(url))).unwrap();
+        for url in ["https://[::1]:6443", "https://h:1/a\"b#c", "https://x\\y\tz"] {
+            let doc: serde_json::Value = serde_norway::from_str(&format!("server: {}", yaml_quote(url))).unwrap();
             assert_eq!(doc["server"], url);
         }
     }
@@ -148,10 +139,7 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         write(&path, "second").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "second");
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(
             std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
             1,
@@ -178,10 +166,7 @@ mod tests {
                 tokio::spawn(async move {
                     let service = service_fn(|req: Request<Incoming>| async move {
                         let (code, body) = match req.uri().path() {
-                            "/version" => (
-                                StatusCode::OK,
-                                r#"{"major":"1","minor":"33","gitVersion":"v1.33.0"}"#,
-                            ),
+                            "/version" => (StatusCode::OK, r#"{"major":"1","minor":"33","gitVersion":"v1.33.0"}"#),
                             _ => (StatusCode::NOT_FOUND, "{}"),
                         };
                         let resp = Response::builder()
@@ -231,10 +216,7 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
         let version: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-        assert_eq!(
-            version["serverVersion"]["gitVersion"], "v1.33.0",
-            "{stdout}"
-        );
+        assert_eq!(version["serverVersion"]["gitVersion"], "v1.33.0", "{stdout}");
         let users = users.lock().unwrap();
         assert!(!users.is_empty());
         assert!(users.iter().all(|u| u.name == "system:admin"), "{users:?}");

@@ -80,14 +80,8 @@ impl Verifier {
         expires_later(cert.cert_der())?;
         let parsed = parse(cert.cert_der()).map_err(|e| format!("{e:#}"))?;
         let subject = parsed.subject();
-        let cn: Vec<_> = subject
-            .iter_common_name()
-            .filter_map(|a| a.as_str().ok())
-            .collect();
-        let orgs: Vec<_> = subject
-            .iter_organization()
-            .filter_map(|a| a.as_str().ok())
-            .collect();
+        let cn: Vec<_> = subject.iter_common_name().filter_map(|a| a.as_str().ok()).collect();
+        let orgs: Vec<_> = subject.iter_organization().filter_map(|a| a.as_str().ok()).collect();
         if cn != [ADMIN_USER] || !orgs.contains(&ADMIN_GROUP) {
             return Err(format!(
                 "its subject is {subject}, not CN={ADMIN_USER}, O={ADMIN_GROUP}"
@@ -111,10 +105,7 @@ fn expires_later(der: &CertificateDer<'_>) -> Result<(), String> {
 pub fn sans(der: &CertificateDer<'_>) -> anyhow::Result<SubjectNames> {
     let cert = parse(der)?;
     let mut names = SubjectNames::default();
-    let Some(ext) = cert
-        .subject_alternative_name()
-        .context("invalid subjectAltName")?
-    else {
+    let Some(ext) = cert.subject_alternative_name().context("invalid subjectAltName")? else {
         return Ok(names);
     };
     for name in &ext.value.general_names {
@@ -136,8 +127,7 @@ pub fn sans(der: &CertificateDer<'_>) -> anyhow::Result<SubjectNames> {
 }
 
 fn parse<'a>(der: &'a CertificateDer<'_>) -> anyhow::Result<X509Certificate<'a>> {
-    let (_, cert) =
-        x509_parser::parse_x509_certificate(der).context("cannot parse the certificate")?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).context("cannot parse the certificate")?;
     Ok(cert)
 }
 
@@ -151,8 +141,7 @@ mod tests {
             .checked_add(jiff::Span::new().days(days))
             .unwrap();
         let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        params.not_after =
-            rcgen::date_time_ymd(end.year().into(), end.month() as u8, end.day() as u8);
+        params.not_after = rcgen::date_time_ymd(end.year().into(), end.month() as u8, end.day() as u8);
         let key = rcgen::KeyPair::generate().unwrap();
         params.self_signed(&key).unwrap().der().clone()
     }
@@ -166,22 +155,14 @@ mod tests {
             (RENEW_DAYS + 2, true),
             (365, true),
         ] {
-            assert_eq!(
-                expires_later(&cert_expiring_in(days)).is_ok(),
-                ok,
-                "{days} days"
-            );
+            assert_eq!(expires_later(&cert_expiring_in(days)).is_ok(), ok, "{days} days");
         }
     }
 
     #[test]
     fn sans_of_a_certificate() {
-        let params = rcgen::CertificateParams::new(vec![
-            "A.example".into(),
-            "10.0.0.1".into(),
-            "fd00::1".into(),
-        ])
-        .unwrap();
+        let params =
+            rcgen::CertificateParams::new(vec!["A.example".into(), "10.0.0.1".into(), "fd00::1".into()]).unwrap();
         let der = params
             .self_signed(&rcgen::KeyPair::generate().unwrap())
             .unwrap()
@@ -190,11 +171,7 @@ mod tests {
         let names = sans(&der).unwrap();
         assert_eq!(names.dns.iter().collect::<Vec<_>>(), ["a.example"]);
         assert_eq!(
-            names
-                .ips
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
+            names.ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
             ["10.0.0.1", "fd00::1"]
         );
         assert!(sans(&CertificateDer::from(vec![0u8; 3])).is_err());

@@ -49,10 +49,7 @@ pub(super) fn try_server_config(pki: &Pki) -> anyhow::Result<ServerConfig> {
         .with_safe_default_protocol_versions()
         .context("no TLS protocol version available")?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            vec![pki.serving().cert_der().clone()],
-            pki.serving().key_der(),
-        )
+        .with_single_cert(vec![pki.serving().cert_der().clone()], pki.serving().key_der())
         .context("the serving certificate and key are unusable")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)

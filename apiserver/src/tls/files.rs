@@ -17,19 +17,14 @@ pub(crate) const DIR_MODE: u32 = 0o700;
 
 /// Creates `dir` (and parents) if needed and restricts it to its owner.
 pub(crate) fn private_dir(dir: &Path) -> anyhow::Result<()> {
-    fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
     let meta = fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     if !meta.is_dir() {
         bail!("{} is not a directory", dir.display());
     }
     if meta.permissions().mode() & 0o777 != DIR_MODE {
-        fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE)).with_context(|| {
-            format!(
-                "cannot restrict permissions of {} to {DIR_MODE:o}",
-                dir.display()
-            )
-        })?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
+            .with_context(|| format!("cannot restrict permissions of {} to {DIR_MODE:o}", dir.display()))?;
     }
     Ok(())
 }
@@ -44,8 +39,7 @@ pub(crate) fn lock(dir: &Path) -> anyhow::Result<Flock<File>> {
         .mode(SECRET_MODE)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, e)| anyhow::anyhow!("cannot lock {}: {e}", path.display()))
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| anyhow::anyhow!("cannot lock {}: {e}", path.display()))
 }
 
 /// Reads a file as text, `None` if it does not exist.
@@ -62,11 +56,7 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> anyhow::R
     let name = path
         .file_name()
         .with_context(|| format!("{} does not name a file", path.display()))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let result = write_then_rename(&tmp, path, contents, mode);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -116,11 +106,7 @@ mod tests {
         write_atomic(&path, b"new", SECRET_MODE).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "new");
         assert_eq!(mode(&path), SECRET_MODE);
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "no temporary file left"
-        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
     }
 
     #[test]
@@ -136,10 +122,7 @@ mod tests {
         let file = dir.path().join("file");
         fs::write(&file, "").unwrap();
         let err = format!("{:#}", private_dir(&file.join("tls")).unwrap_err());
-        assert!(
-            err.contains(&file.join("tls").display().to_string()),
-            "{err}"
-        );
+        assert!(err.contains(&file.join("tls").display().to_string()), "{err}");
         let err = format!("{:#}", private_dir(&file).unwrap_err());
         assert!(err.contains(&file.display().to_string()), "{err}");
     }

@@ -3,8 +3,8 @@
 use anyhow::Context;
 use rand::RngCore;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType, SerialNumber,
 };
 
 use super::names::SubjectNames;
@@ -34,9 +34,7 @@ pub fn ca() -> anyhow::Result<Issued> {
     let mut params = ca_params();
     set_validity(&mut params, CA_DAYS)?;
     params.serial_number = Some(random_serial());
-    let cert = params
-        .self_signed(&key)
-        .context("cannot sign the CA certificate")?;
+    let cert = params.self_signed(&key).context("cannot sign the CA certificate")?;
     Ok(Issued {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
@@ -62,11 +60,7 @@ pub fn serving(ca_key_pem: &str, names: &SubjectNames) -> anyhow::Result<Issued>
 /// The admin client certificate (`CN=system:admin, O=system:masters`), signed by the CA key.
 pub fn admin(ca_key_pem: &str) -> anyhow::Result<Issued> {
     issue(
-        leaf_params(
-            ADMIN_USER,
-            &[ADMIN_GROUP],
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ),
+        leaf_params(ADMIN_USER, &[ADMIN_GROUP], ExtendedKeyUsagePurpose::ClientAuth),
         ca_key_pem,
     )
 }
@@ -75,9 +69,7 @@ pub fn admin(ca_key_pem: &str) -> anyhow::Result<Issued> {
 fn ca_params() -> CertificateParams {
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, CA_COMMON_NAME);
+    params.distinguished_name.push(DnType::CommonName, CA_COMMON_NAME);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -87,21 +79,13 @@ fn ca_params() -> CertificateParams {
     params
 }
 
-fn leaf_params(
-    common_name: &str,
-    organizations: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-) -> CertificateParams {
+fn leaf_params(common_name: &str, organizations: &[&str], usage: ExtendedKeyUsagePurpose) -> CertificateParams {
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
     for org in organizations {
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, *org);
+        params.distinguished_name.push(DnType::OrganizationName, *org);
     }
-    params
-        .distinguished_name
-        .push(DnType::CommonName, common_name);
+    params.distinguished_name.push(DnType::CommonName, common_name);
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![usage];
     params.use_authority_key_identifier_extension = true;
@@ -115,9 +99,7 @@ fn issue(mut params: CertificateParams, ca_key_pem: &str) -> anyhow::Result<Issu
     set_validity(&mut params, LEAF_DAYS)?;
     params.serial_number = Some(random_serial());
     let key = KeyPair::generate().context("cannot generate a key")?;
-    let cert = params
-        .signed_by(&key, &issuer)
-        .context("cannot sign a certificate")?;
+    let cert = params.signed_by(&key, &issuer).context("cannot sign a certificate")?;
     Ok(Issued {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
@@ -126,17 +108,13 @@ fn issue(mut params: CertificateParams, ca_key_pem: &str) -> anyhow::Result<Issu
 
 /// Valid from yesterday (tolerating clock skew between machines) for `days` days.
 fn set_validity(params: &mut CertificateParams, days: i64) -> anyhow::Result<()> {
-    let today = jiff::Zoned::now()
-        .with_time_zone(jiff::tz::TimeZone::UTC)
-        .date();
+    let today = jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC).date();
     let from = today.yesterday().context("date out of range")?;
     let until = today
         .checked_add(jiff::Span::new().days(days))
         .context("date out of range")?;
-    params.not_before =
-        rcgen::date_time_ymd(from.year().into(), from.month() as u8, from.day() as u8);
-    params.not_after =
-        rcgen::date_time_ymd(until.year().into(), until.month() as u8, until.day() as u8);
+    params.not_before = rcgen::date_time_ymd(from.year().into(), from.month() as u8, from.day() as u8);
+    params.not_after = rcgen::date_time_ymd(until.year().into(), until.month() as u8, until.day() as u8);
     Ok(())
 }
 

@@ -72,12 +72,7 @@ impl KeyedCert {
     }
 
     /// Parses a PEM certificate and key, checking that they belong together.
-    fn parse(
-        cert_pem: String,
-        key_pem: String,
-        dir: &Path,
-        pair: PairFiles,
-    ) -> anyhow::Result<KeyedCert> {
+    fn parse(cert_pem: String, key_pem: String, dir: &Path, pair: PairFiles) -> anyhow::Result<KeyedCert> {
         let cert_path = dir.join(pair.cert);
         let key_path = dir.join(pair.key);
         let cert_der = rustls_pemfile::certs(&mut cert_pem.as_bytes())
@@ -87,18 +82,8 @@ impl KeyedCert {
         let key_der = rustls_pemfile::private_key(&mut key_pem.as_bytes())
             .with_context(|| format!("cannot parse {}", key_path.display()))?
             .with_context(|| format!("no private key in {}", key_path.display()))?;
-        rustls::sign::CertifiedKey::from_der(
-            vec![cert_der.clone()],
-            key_der.clone_key(),
-            &config::provider(),
-        )
-        .with_context(|| {
-            format!(
-                "{} is not the key of {}",
-                key_path.display(),
-                cert_path.display()
-            )
-        })?;
+        rustls::sign::CertifiedKey::from_der(vec![cert_der.clone()], key_der.clone_key(), &config::provider())
+            .with_context(|| format!("{} is not the key of {}", key_path.display(), cert_path.display()))?;
         Ok(KeyedCert {
             cert_pem,
             key_pem,
@@ -140,9 +125,7 @@ impl Pki {
 
 impl fmt::Debug for Pki {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pki")
-            .field("dir", &self.dir)
-            .finish_non_exhaustive()
+        f.debug_struct("Pki").field("dir", &self.dir).finish_non_exhaustive()
     }
 }
 
@@ -150,8 +133,7 @@ impl fmt::Debug for Pki {
 /// and re-issuing the serving or admin certificate when it no longer fits.
 /// The serving certificate names the built-in names plus `hosts`.
 pub fn load_or_create(dir: &Path, hosts: &SubjectNames) -> anyhow::Result<Pki> {
-    files::private_dir(dir)
-        .with_context(|| format!("the TLS directory {} is unusable", dir.display()))?;
+    files::private_dir(dir).with_context(|| format!("the TLS directory {} is unusable", dir.display()))?;
     let _lock = files::lock(dir)?;
     let ca = load_or_create_ca(dir)?;
     let verifier = check::Verifier::new(&ca)?;
@@ -179,8 +161,7 @@ pub fn load_or_create(dir: &Path, hosts: &SubjectNames) -> anyhow::Result<Pki> {
         admin,
     };
     // Fail here, with the directory named, rather than later at the first handshake.
-    config::try_server_config(&pki)
-        .with_context(|| format!("the certificates in {} are unusable", dir.display()))?;
+    config::try_server_config(&pki).with_context(|| format!("the certificates in {} are unusable", dir.display()))?;
     config::try_client_config(&pki, true)
         .with_context(|| format!("the certificates in {} are unusable", dir.display()))?;
     Ok(pki)
@@ -191,10 +172,7 @@ pub fn load_or_create(dir: &Path, hosts: &SubjectNames) -> anyhow::Result<Pki> {
 fn load_or_create_ca(dir: &Path) -> anyhow::Result<KeyedCert> {
     let cert_path = dir.join(CA_FILES.cert);
     let key_path = dir.join(CA_FILES.key);
-    let ca = match (
-        files::read_optional(&cert_path)?,
-        files::read_optional(&key_path)?,
-    ) {
+    let ca = match (files::read_optional(&cert_path)?, files::read_optional(&key_path)?) {
         (Some(cert), Some(key)) => KeyedCert::parse(cert, key, dir, CA_FILES)?,
         (Some(_), None) => bail!(
             "{} exists but its key {} is missing; restore the key, or remove {} to create a new CA \
@@ -252,14 +230,6 @@ fn ensure_leaf(
 /// Writes the key (0600) first and the certificate (0644) last, so a crash in between
 /// leaves a pair that does not match (and is re-issued), never a certificate without a key.
 fn write_pair(dir: &Path, pair: PairFiles, issued: &issue::Issued) -> anyhow::Result<()> {
-    files::write_atomic(
-        &dir.join(pair.key),
-        issued.key_pem.as_bytes(),
-        files::SECRET_MODE,
-    )?;
-    files::write_atomic(
-        &dir.join(pair.cert),
-        issued.cert_pem.as_bytes(),
-        files::PUBLIC_MODE,
-    )
+    files::write_atomic(&dir.join(pair.key), issued.key_pem.as_bytes(), files::SECRET_MODE)?;
+    files::write_atomic(&dir.join(pair.cert), issued.cert_pem.as_bytes(), files::PUBLIC_MODE)
 }

@@ -93,9 +93,7 @@ fn is_dns_name(name: &str) -> bool {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -106,9 +104,7 @@ fn is_host_address(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_unspecified(),
         // fe80::/10 addresses need a zone (interface) to be used; no client puts one in a URL.
-        IpAddr::V6(v6) => {
-            !v6.is_loopback() && !v6.is_unspecified() && (v6.segments()[0] & 0xffc0) != 0xfe80
-        }
+        IpAddr::V6(v6) => !v6.is_loopback() && !v6.is_unspecified() && (v6.segments()[0] & 0xffc0) != 0xfe80,
     }
 }
 
@@ -134,10 +130,7 @@ mod tests {
         let host = nix::unistd::gethostname().unwrap();
         let host = host.to_str().unwrap();
         if is_dns_name(host) {
-            assert!(
-                names.dns.contains(&host.to_ascii_lowercase()),
-                "{host} in {names:?}"
-            );
+            assert!(names.dns.contains(&host.to_ascii_lowercase()), "{host} in {names:?}");
         }
         assert!(names
             .ips

@@ -38,11 +38,7 @@ fn creates_then_reuses() {
         second.serving().cert_pem(),
         "serving cert reused"
     );
-    assert_eq!(
-        first.admin().cert_pem(),
-        second.admin().cert_pem(),
-        "admin cert reused"
-    );
+    assert_eq!(first.admin().cert_pem(), second.admin().cert_pem(), "admin cert reused");
     assert_eq!(second.dir(), dir);
 
     assert_eq!(mode(&dir), 0o700);
@@ -55,10 +51,7 @@ fn creates_then_reuses() {
             .unwrap()
             .starts_with("-----BEGIN CERTIFICATE-----"));
     }
-    assert_eq!(
-        fs::read_to_string(dir.join("ca.crt")).unwrap(),
-        first.ca().cert_pem()
-    );
+    assert_eq!(fs::read_to_string(dir.join("ca.crt")).unwrap(), first.ca().cert_pem());
 }
 
 #[test]
@@ -73,8 +66,7 @@ fn certificate_contents() {
     let (_, ca) = parse_x509_certificate(pki.ca().cert_der()).unwrap();
     assert!(ca.is_ca());
     assert_eq!(ca.subject().to_string(), "CN=k1s-ca");
-    let years = (ca.validity().not_after.timestamp() - ca.validity().not_before.timestamp())
-        / (365 * 86400);
+    let years = (ca.validity().not_after.timestamp() - ca.validity().not_before.timestamp()) / (365 * 86400);
     assert_eq!(years, 10);
 
     let (_, serving) = parse_x509_certificate(pki.serving().cert_der()).unwrap();
@@ -86,9 +78,7 @@ fn certificate_contents() {
     for name in &sans.value.general_names {
         match name {
             GeneralName::DNSName(d) => dns.push(d.to_string()),
-            GeneralName::IPAddress(b) if b.len() == 4 => {
-                ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap()))
-            }
+            GeneralName::IPAddress(b) if b.len() == 4 => ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap())),
             GeneralName::IPAddress(b) => ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap())),
             other => panic!("unexpected SAN {other:?}"),
         }
@@ -122,14 +112,7 @@ fn certificate_contents() {
         .map(|a| a.as_str().unwrap())
         .collect();
     assert_eq!((cn, orgs), (vec!["system:admin"], vec!["system:masters"]));
-    assert!(
-        admin
-            .extended_key_usage()
-            .unwrap()
-            .unwrap()
-            .value
-            .client_auth
-    );
+    assert!(admin.extended_key_usage().unwrap().unwrap().value.client_auth);
     assert_ne!(serving.raw_serial(), admin.raw_serial());
 }
 
@@ -189,23 +172,14 @@ fn unusable_directories_and_ca_files_are_errors_naming_the_path() {
         "{:#}",
         load_or_create(&file.join("tls"), &SubjectNames::default()).unwrap_err()
     );
-    assert!(
-        err.contains(&file.join("tls").display().to_string()),
-        "{err}"
-    );
+    assert!(err.contains(&file.join("tls").display().to_string()), "{err}");
 
     let dir = data.path().join("tls");
     load_or_create(&dir, &SubjectNames::default()).unwrap();
     let ca_pem = fs::read_to_string(dir.join("ca.crt")).unwrap();
     fs::remove_file(dir.join("ca.key")).unwrap();
-    let err = format!(
-        "{:#}",
-        load_or_create(&dir, &SubjectNames::default()).unwrap_err()
-    );
-    assert!(
-        err.contains(&dir.join("ca.key").display().to_string()),
-        "{err}"
-    );
+    let err = format!("{:#}", load_or_create(&dir, &SubjectNames::default()).unwrap_err());
+    assert!(err.contains(&dir.join("ca.key").display().to_string()), "{err}");
     assert_eq!(
         fs::read_to_string(dir.join("ca.crt")).unwrap(),
         ca_pem,
@@ -213,29 +187,17 @@ fn unusable_directories_and_ca_files_are_errors_naming_the_path() {
     );
 
     fs::write(dir.join("ca.key"), "not a key").unwrap();
-    let err = format!(
-        "{:#}",
-        load_or_create(&dir, &SubjectNames::default()).unwrap_err()
-    );
-    assert!(
-        err.contains(&dir.join("ca.key").display().to_string()),
-        "{err}"
-    );
+    let err = format!("{:#}", load_or_create(&dir, &SubjectNames::default()).unwrap_err());
+    assert!(err.contains(&dir.join("ca.key").display().to_string()), "{err}");
 }
 
 /// Runs one TLS handshake and exchange; returns the user the server saw, or its handshake error.
-async fn handshake(
-    server: Arc<rustls::ServerConfig>,
-    client: Arc<rustls::ClientConfig>,
-) -> Result<UserInfo, String> {
+async fn handshake(server: Arc<rustls::ServerConfig>, client: Arc<rustls::ClientConfig>) -> Result<UserInfo, String> {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server_side = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let mut tls = TlsAcceptor::from(server)
-            .accept(tcp)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut tls = TlsAcceptor::from(server).accept(tcp).await.map_err(|e| e.to_string())?;
         let user = user_from_certs(tls.get_ref().1.peer_certificates());
         let mut buf = [0u8; 4];
         tls.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
@@ -272,14 +234,8 @@ async fn handshake_with_admin_certificate() {
         .await
         .unwrap();
     assert_eq!(user.name, "system:admin");
-    assert!(
-        user.groups.contains(&"system:masters".to_string()),
-        "{user:?}"
-    );
-    assert!(
-        user.groups.contains(&"system:authenticated".to_string()),
-        "{user:?}"
-    );
+    assert!(user.groups.contains(&"system:masters".to_string()), "{user:?}");
+    assert!(user.groups.contains(&"system:authenticated".to_string()), "{user:?}");
 }
 
 #[tokio::test]
@@ -301,18 +257,12 @@ async fn client_certificate_from_another_ca_is_rejected() {
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(config::roots(pki.ca()).unwrap())
-        .with_client_auth_cert(
-            vec![stranger.admin().cert_der().clone()],
-            stranger.admin().key_der(),
-        )
+        .with_client_auth_cert(vec![stranger.admin().cert_der().clone()], stranger.admin().key_der())
         .unwrap();
     let err = handshake(server_config(&pki).unwrap(), Arc::new(client))
         .await
         .unwrap_err();
-    assert!(
-        err.contains("UnknownIssuer") || err.contains("certificate"),
-        "{err}"
-    );
+    assert!(err.contains("UnknownIssuer") || err.contains("certificate"), "{err}");
 }
 
 #[tokio::test]
@@ -320,11 +270,9 @@ async fn server_certificate_from_another_ca_is_refused_by_the_client() {
     let data = tempfile::tempdir().unwrap();
     let pki = load_or_create(&data.path().join("tls"), &SubjectNames::default()).unwrap();
     let stranger = load_or_create(&data.path().join("other"), &SubjectNames::default()).unwrap();
-    assert!(
-        handshake(server_config(&stranger).unwrap(), client_config(&pki, true))
-            .await
-            .is_err()
-    );
+    assert!(handshake(server_config(&stranger).unwrap(), client_config(&pki, true))
+        .await
+        .is_err());
 }
 
 #[test]
