@@ -32,17 +32,8 @@ fn type_byte(event_type: EventType) -> u8 {
 }
 
 /// Encodes one entry. `object` is ignored for deletes (it is rebuilt from `prev`).
-pub(crate) fn encode(
-    event_type: EventType,
-    key: &str,
-    object: &[u8],
-    prev: Option<&[u8]>,
-) -> Vec<u8> {
-    let object: &[u8] = if event_type == EventType::Deleted {
-        &[]
-    } else {
-        object
-    };
+pub(crate) fn encode(event_type: EventType, key: &str, object: &[u8], prev: Option<&[u8]>) -> Vec<u8> {
+    let object: &[u8] = if event_type == EventType::Deleted { &[] } else { object };
     let prev = prev.unwrap_or_default();
     let mut out = Vec::with_capacity(9 + key.len() + object.len() + prev.len());
     out.push(type_byte(event_type));
@@ -101,8 +92,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<RawEntry<'_>, StoreError> {
 
 /// Parses a JSON object stored by the store.
 pub(crate) fn parse_object(bytes: &[u8]) -> Result<Value, StoreError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| StoreError::Backend(format!("corrupt stored object: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Backend(format!("corrupt stored object: {e}")))
 }
 
 /// Sets `metadata.resourceVersion` to `rev`, as Kubernetes spells it (a decimal string).
@@ -115,9 +105,7 @@ pub(crate) fn revision_of(object: &Value) -> Result<u64, StoreError> {
     object
         .resource_version()
         .and_then(k1s_proto::meta::parse_resource_version)
-        .ok_or_else(|| {
-            StoreError::Backend("stored object has no valid metadata.resourceVersion".into())
-        })
+        .ok_or_else(|| StoreError::Backend("stored object has no valid metadata.resourceVersion".into()))
 }
 
 /// Builds the event of revision `rev` from its entry.
@@ -147,10 +135,7 @@ mod tests {
 
     #[test]
     fn rev_keys_sort_by_revision() {
-        let keys: Vec<[u8; 8]> = [1u64, 255, 256, 70_000, u64::MAX]
-            .iter()
-            .map(|r| rev_key(*r))
-            .collect();
+        let keys: Vec<[u8; 8]> = [1u64, 255, 256, 70_000, u64::MAX].iter().map(|r| rev_key(*r)).collect();
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);
@@ -174,11 +159,7 @@ mod tests {
             assert_eq!(raw.key, "/registry/core/pods/ns/a");
             assert_eq!(raw.prev, *prev);
             let ev = to_event(7, &raw).unwrap();
-            assert_eq!(
-                ev.object["metadata"]["resourceVersion"],
-                json!("7"),
-                "{event_type:?}"
-            );
+            assert_eq!(ev.object["metadata"]["resourceVersion"], json!("7"), "{event_type:?}");
             assert_eq!(ev.prev.is_some(), prev.is_some());
         }
     }

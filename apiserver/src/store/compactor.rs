@@ -60,19 +60,13 @@ impl History {
             return 0;
         };
         self.samples.drain(..idx);
-        self.samples[0]
-            .1
-            .min(current.saturating_sub(keep.min_revisions))
+        self.samples[0].1.min(current.saturating_sub(keep.min_revisions))
     }
 }
 
 /// Spawns a task that compacts `store` every `interval`, keeping `keep`. It
 /// ends when the store closes or is dropped.
-pub fn spawn_compactor(
-    store: Arc<SledStore>,
-    interval: Duration,
-    keep: Retention,
-) -> JoinHandle<()> {
+pub fn spawn_compactor(store: Arc<SledStore>, interval: Duration, keep: Retention) -> JoinHandle<()> {
     let weak = Arc::downgrade(&store);
     let mut shutdown = store.shutdown_signal();
     drop(store);
@@ -118,7 +112,8 @@ mod tests {
             min_revisions: 10,
         };
         // (samples, now, current, expected target, samples left)
-        let cases: &[(&[(u64, u64)], u64, u64, u64, usize)] = &[
+        type Case = (&'static [(u64, u64)], u64, u64, u64, usize);
+        let cases: &[Case] = &[
             (&[], 0, 100, 0, 0),
             // Nothing is 5 minutes old yet.
             (&[(0, 50), (60, 80)], 120, 100, 0, 2),
@@ -136,11 +131,7 @@ mod tests {
             for (at, rev) in samples.iter() {
                 h.record(secs(*at), *rev);
             }
-            assert_eq!(
-                h.target(secs(*now), *current, &keep),
-                *want,
-                "{samples:?} at {now}"
-            );
+            assert_eq!(h.target(secs(*now), *current, &keep), *want, "{samples:?} at {now}");
             assert_eq!(h.samples.len(), *left, "{samples:?} at {now}");
         }
     }

@@ -53,9 +53,7 @@ impl Stopped {
     fn error(&self) -> StoreError {
         match self {
             Stopped::Closed => StoreError::Backend("the store is closed".into()),
-            Stopped::Failed(e) => {
-                StoreError::Backend(format!("the store failed and takes no more writes: {e}"))
-            }
+            Stopped::Failed(e) => StoreError::Backend(format!("the store failed and takes no more writes: {e}")),
         }
     }
 }
@@ -112,9 +110,7 @@ fn ensure_object(object: &Value) -> Result<(), StoreError> {
     if object.is_object() {
         Ok(())
     } else {
-        Err(StoreError::Backend(
-            "only JSON objects can be stored".into(),
-        ))
+        Err(StoreError::Backend("only JSON objects can be stored".into()))
     }
 }
 
@@ -126,8 +122,7 @@ fn check_precondition(precondition: Option<u64>, current: u64) -> Result<(), Sto
 }
 
 fn serialize(object: Value) -> Result<Stored, StoreError> {
-    let json = serde_json::to_vec(&object)
-        .map_err(|e| StoreError::Backend(format!("cannot encode object: {e}")))?;
+    let json = serde_json::to_vec(&object).map_err(|e| StoreError::Backend(format!("cannot encode object: {e}")))?;
     Ok(Stored {
         value: Arc::new(object),
         json: json.into(),
@@ -200,11 +195,7 @@ impl Inner {
                 change_log::set_revision(&mut last, revision);
                 Arc::new(last)
             }
-            (None, None) => {
-                return Err(StoreError::Backend(
-                    "a write with neither object nor previous".into(),
-                ))
-            }
+            (None, None) => return Err(StoreError::Backend("a write with neither object nor previous".into())),
         };
         let entry = change_log::encode(
             event_type,
@@ -212,9 +203,7 @@ impl Inner {
             after.as_ref().map(|s| &s.json[..]).unwrap_or_default(),
             prev.as_ref().map(|p| &p.json[..]),
         );
-        self.changes
-            .insert(rev_key(revision), entry)
-            .map_err(backend)?;
+        self.changes.insert(rev_key(revision), entry).map_err(backend)?;
 
         w.next = revision + 1;
         w.overlay.insert(
@@ -281,17 +270,12 @@ impl Inner {
         let _view = write_lock(&self.view);
         for p in group {
             match &p.json {
-                Some(json) => self
-                    .objects
-                    .insert(p.event.key.as_bytes(), json.clone())
-                    .map(drop),
+                Some(json) => self.objects.insert(p.event.key.as_bytes(), json.clone()).map(drop),
                 None => self.objects.remove(p.event.key.as_bytes()).map(drop),
             }
             .map_err(backend)?;
         }
-        self.meta
-            .insert(APPLIED_KEY, &rev_key(target))
-            .map_err(backend)?;
+        self.meta.insert(APPLIED_KEY, &rev_key(target)).map_err(backend)?;
         self.visible.store(target, Ordering::SeqCst);
         Ok(())
     }
@@ -317,9 +301,7 @@ impl Inner {
             self.fail(e);
             return false;
         }
-        lock(&self.writer)
-            .overlay
-            .retain(|_, latest| latest.revision > target);
+        lock(&self.writer).overlay.retain(|_, latest| latest.revision > target);
         for p in group {
             // No receivers is fine: nobody watches.
             let _ = events.send(p.event);

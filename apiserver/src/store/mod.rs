@@ -127,20 +127,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Replaces an object; `NotFound` if missing; `Conflict` if `precondition`
     /// is set and differs from the stored revision. Returns it as stored.
-    fn update(
-        &self,
-        key: &str,
-        object: Value,
-        precondition: Option<u64>,
-    ) -> BoxFuture<'_, Result<Value, StoreError>>;
+    fn update(&self, key: &str, object: Value, precondition: Option<u64>) -> BoxFuture<'_, Result<Value, StoreError>>;
 
     /// Removes an object; `NotFound` if missing; `Conflict` on a failed
     /// precondition. Returns its last state (resourceVersion = deleting revision).
-    fn delete(
-        &self,
-        key: &str,
-        precondition: Option<u64>,
-    ) -> BoxFuture<'_, Result<Value, StoreError>>;
+    fn delete(&self, key: &str, precondition: Option<u64>) -> BoxFuture<'_, Result<Value, StoreError>>;
 
     /// Reads one object.
     fn get(&self, key: &str) -> Result<Option<Value>, StoreError>;

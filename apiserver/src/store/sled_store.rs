@@ -94,12 +94,9 @@ pub(super) fn backend(e: sled::Error) -> StoreError {
 fn read_u64(tree: &sled::Tree, key: &[u8]) -> Result<Option<u64>, StoreError> {
     match tree.get(key).map_err(backend)? {
         None => Ok(None),
-        Some(v) => parse_rev_key(&v).map(Some).ok_or_else(|| {
-            StoreError::Backend(format!(
-                "corrupt meta value {:?}",
-                String::from_utf8_lossy(key)
-            ))
-        }),
+        Some(v) => parse_rev_key(&v)
+            .map(Some)
+            .ok_or_else(|| StoreError::Backend(format!("corrupt meta value {:?}", String::from_utf8_lossy(key)))),
     }
 }
 
@@ -134,8 +131,7 @@ fn recover(
     let mut replayed = 0u64;
     for kv in changes.range(rev_key(applied + 1)..) {
         let (k, v) = kv.map_err(backend)?;
-        let rev = parse_rev_key(&k)
-            .ok_or_else(|| StoreError::Backend("corrupt change-log key".into()))?;
+        let rev = parse_rev_key(&k).ok_or_else(|| StoreError::Backend("corrupt change-log key".into()))?;
         let entry = change_log::decode(&v)?;
         match entry.event_type {
             super::EventType::Deleted => objects.remove(entry.key).map(drop),
@@ -146,8 +142,7 @@ fn recover(
         replayed += 1;
     }
     if replayed > 0 {
-        meta.insert(APPLIED_KEY, &rev_key(applied))
-            .map_err(backend)?;
+        meta.insert(APPLIED_KEY, &rev_key(applied)).map_err(backend)?;
         db.flush().map_err(backend)?;
         tracing::info!(
             replayed,
@@ -156,10 +151,7 @@ fn recover(
         );
     }
     last = last.max(applied);
-    Ok(Recovered {
-        revision: last,
-        oldest,
-    })
+    Ok(Recovered { revision: last, oldest })
 }
 
 /// The sled-backed store. Writes are durable when acknowledged and group
@@ -178,10 +170,7 @@ impl SledStore {
     /// Opens (creating if needed) the store in directory `path`.
     pub fn open_with(path: &Path, config: &SledStoreConfig) -> Result<Arc<SledStore>, StoreError> {
         let context = |what: &str, e: &dyn std::fmt::Display| {
-            StoreError::Backend(format!(
-                "cannot {what} the store in {}: {e}",
-                path.display()
-            ))
+            StoreError::Backend(format!("cannot {what} the store in {}: {e}", path.display()))
         };
         std::fs::create_dir_all(path).map_err(|e| context("create the directory of", &e))?;
         let db = sled::Config::new()
@@ -194,8 +183,7 @@ impl SledStore {
             .map_err(|e| context("open", &e))?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| context("open", &e));
         let (objects, changes, meta) = (tree("objects")?, tree("changes")?, tree("meta")?);
-        let recovered =
-            recover(&db, &objects, &changes, &meta).map_err(|e| context("recover", &e))?;
+        let recovered = recover(&db, &objects, &changes, &meta).map_err(|e| context("recover", &e))?;
 
         let (events, _) = broadcast::channel(config.watch_buffer.max(1));
         let inner = Arc::new(Inner {
@@ -268,20 +256,11 @@ impl Store for SledStore {
         Box::pin(self.write(key.to_string(), Op::Create(object)))
     }
 
-    fn update(
-        &self,
-        key: &str,
-        object: Value,
-        precondition: Option<u64>,
-    ) -> BoxFuture<'_, Result<Value, StoreError>> {
+    fn update(&self, key: &str, object: Value, precondition: Option<u64>) -> BoxFuture<'_, Result<Value, StoreError>> {
         Box::pin(self.write(key.to_string(), Op::Update(object, precondition)))
     }
 
-    fn delete(
-        &self,
-        key: &str,
-        precondition: Option<u64>,
-    ) -> BoxFuture<'_, Result<Value, StoreError>> {
+    fn delete(&self, key: &str, precondition: Option<u64>) -> BoxFuture<'_, Result<Value, StoreError>> {
         Box::pin(self.write(key.to_string(), Op::Delete(precondition)))
     }
 
@@ -317,10 +296,7 @@ impl Store for SledStore {
             last_key = Some(k);
         }
         let (continue_after, remaining) = match last_key {
-            Some(k) if remaining > 0 => (
-                Some(String::from_utf8_lossy(&k).into_owned()),
-                Some(remaining),
-            ),
+            Some(k) if remaining > 0 => (Some(String::from_utf8_lossy(&k).into_owned()), Some(remaining)),
             _ => (None, None),
         };
         Ok(ListResult {
@@ -373,10 +349,7 @@ impl Store for SledStore {
         }
         // Raise `oldest` before removing entries: a watcher reading the log
         // checks it afterwards and so never misses a removed entry silently.
-        inner
-            .meta
-            .insert(OLDEST_KEY, &rev_key(target))
-            .map_err(backend)?;
+        inner.meta.insert(OLDEST_KEY, &rev_key(target)).map_err(backend)?;
         inner.oldest.store(target, Ordering::SeqCst);
         let mut removed = 0u64;
         for kv in inner.changes.range(..=rev_key(target)) {

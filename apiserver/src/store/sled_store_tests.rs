@@ -60,11 +60,7 @@ async fn revisions_increase_and_survive_reopen() {
     let revs = [rv(&a), rv(&b), rv(&a2), rv(&gone)];
     assert_eq!(revs, [1, 2, 3, 4]);
     assert_eq!(store.current_revision(), 4);
-    assert_eq!(
-        gone["data"]["k"],
-        json!("1"),
-        "delete returns the last state"
-    );
+    assert_eq!(gone["data"]["k"], json!("1"), "delete returns the last state");
     let stored = store.get(&format!("{NS}a")).unwrap().unwrap();
     assert_eq!(stored, a2);
     assert_eq!(stored["metadata"]["resourceVersion"], json!("3"));
@@ -87,17 +83,10 @@ async fn write_errors() {
     let key = format!("{NS}a");
     let a = store.create(&key, cm("a", "1")).await.unwrap();
     let missing = format!("{NS}missing");
-    let cases: Vec<(&str, BoxFuture<'_, Result<Value, StoreError>>, &str)> = vec![
-        (
-            "create existing",
-            store.create(&key, cm("a", "x")),
-            "AlreadyExists",
-        ),
-        (
-            "update missing",
-            store.update(&missing, cm("m", "x"), None),
-            "NotFound",
-        ),
+    type Case<'a> = (&'a str, BoxFuture<'a, Result<Value, StoreError>>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        ("create existing", store.create(&key, cm("a", "x")), "AlreadyExists"),
+        ("update missing", store.update(&missing, cm("m", "x"), None), "NotFound"),
         ("delete missing", store.delete(&missing, None), "NotFound"),
         (
             "update stale",
@@ -138,10 +127,7 @@ async fn list_prefix_limit_continue() {
     for ns in ["default", "default2", "defaul"] {
         for name in ["a", "b", "c"] {
             store
-                .create(
-                    &format!("/registry/core/configmaps/{ns}/{name}"),
-                    cm(name, ns),
-                )
+                .create(&format!("/registry/core/configmaps/{ns}/{name}"), cm(name, ns))
                 .await
                 .unwrap();
         }
@@ -167,7 +153,8 @@ async fn list_prefix_limit_continue() {
         limit,
     };
     // (prefix, options, items, continue_after, remaining)
-    let cases: Vec<(&str, ListOptions, Vec<&str>, Option<&str>, Option<u64>)> = vec![
+    type Case<'a> = (&'a str, ListOptions, Vec<&'a str>, Option<&'a str>, Option<u64>);
+    let cases: Vec<Case<'_>> = vec![
         (
             NS,
             opts(None, None),
@@ -225,20 +212,8 @@ async fn list_prefix_limit_continue() {
             Some("/registry/core/configmaps/default/a"),
             Some(2),
         ),
-        (
-            "/registry/core/configmaps/nope/",
-            opts(None, None),
-            vec![],
-            None,
-            None,
-        ),
-        (
-            "/registry/core/secrets/",
-            opts(None, None),
-            vec!["s/a"],
-            None,
-            None,
-        ),
+        ("/registry/core/configmaps/nope/", opts(None, None), vec![], None, None),
+        ("/registry/core/secrets/", opts(None, None), vec!["s/a"], None, None),
     ];
     for (prefix, options, want, cont, remaining) in cases {
         let got = store.list(prefix, &options).unwrap();
@@ -259,19 +234,13 @@ async fn watch_replays_then_streams_live() {
         .create("/registry/core/configmaps/default2/x", cm("x", "1"))
         .await
         .unwrap();
-    let a2 = store
-        .update(&format!("{NS}a"), cm("a", "2"), None)
-        .await
-        .unwrap();
+    let a2 = store.update(&format!("{NS}a"), cm("a", "2"), None).await.unwrap();
 
     // Replay from before the first write, then live.
     let mut w = store.watch(NS, 0).unwrap();
     let replayed = take(&mut w, 2).await;
     assert_eq!(
-        replayed
-            .iter()
-            .map(|e| (e.revision, e.event_type))
-            .collect::<Vec<_>>(),
+        replayed.iter().map(|e| (e.revision, e.event_type)).collect::<Vec<_>>(),
         [(1, EventType::Added), (3, EventType::Modified)]
     );
     assert_eq!(*replayed[0].object, a);
@@ -289,10 +258,7 @@ async fn watch_replays_then_streams_live() {
         .unwrap();
     let gone = store.delete(&format!("{NS}a"), None).await.unwrap();
     let live = take(&mut w, 1).await;
-    assert_eq!(
-        (live[0].revision, live[0].event_type),
-        (5, EventType::Deleted)
-    );
+    assert_eq!((live[0].revision, live[0].event_type), (5, EventType::Deleted));
     assert_eq!(*live[0].object, gone);
     assert_eq!(
         live[0].object["metadata"]["resourceVersion"],
@@ -323,10 +289,7 @@ async fn watch_expires_after_compaction() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     for i in 0..5 {
-        store
-            .create(&format!("{NS}o{i}"), cm("o", "1"))
-            .await
-            .unwrap();
+        store.create(&format!("{NS}o{i}"), cm("o", "1")).await.unwrap();
     }
     store.compact(3).unwrap();
     assert_eq!(store.oldest_revision(), 3);
@@ -339,11 +302,7 @@ async fn watch_expires_after_compaction() {
     }
     let mut w = store.watch(NS, 3).unwrap();
     assert_eq!(
-        take(&mut w, 2)
-            .await
-            .iter()
-            .map(|e| e.revision)
-            .collect::<Vec<_>>(),
+        take(&mut w, 2).await.iter().map(|e| e.revision).collect::<Vec<_>>(),
         [4, 5]
     );
     // Compaction never goes past the current revision; `after == current` always works.
@@ -364,10 +323,7 @@ async fn watch_expires_after_compaction() {
         })
     ));
     let mut w = store.watch(NS, 5).unwrap();
-    store
-        .create(&format!("{NS}new"), cm("new", "1"))
-        .await
-        .unwrap();
+    store.create(&format!("{NS}new"), cm("new", "1")).await.unwrap();
     assert_eq!(take(&mut w, 1).await[0].revision, 6);
     store.close().await.unwrap();
 }
@@ -385,10 +341,7 @@ async fn lagging_watcher_catches_up_from_the_log() {
     .unwrap();
     let mut w = store.watch(NS, 0).unwrap();
     for i in 0..50 {
-        store
-            .create(&format!("{NS}o{i:02}"), cm("o", "1"))
-            .await
-            .unwrap();
+        store.create(&format!("{NS}o{i:02}"), cm("o", "1")).await.unwrap();
     }
     let events = take(&mut w, 50).await;
     assert_eq!(
@@ -412,16 +365,10 @@ async fn watcher_passed_by_compaction_gets_lagged_then_ends() {
     .unwrap();
     let mut w = store.watch(NS, 0).unwrap();
     for i in 0..20 {
-        store
-            .create(&format!("{NS}o{i:02}"), cm("o", "1"))
-            .await
-            .unwrap();
+        store.create(&format!("{NS}o{i:02}"), cm("o", "1")).await.unwrap();
     }
     store.compact(10).unwrap();
-    match tokio::time::timeout(Duration::from_secs(5), w.next())
-        .await
-        .unwrap()
-    {
+    match tokio::time::timeout(Duration::from_secs(5), w.next()).await.unwrap() {
         Some(Err(StoreError::Lagged)) => {}
         other => panic!("{other:?}"),
     }
@@ -457,10 +404,7 @@ async fn unapplied_log_entries_are_replayed_on_open() {
     let store = open(dir.path());
     let a = store.create(&format!("{NS}a"), cm("a", "1")).await.unwrap();
     let b = store.create(&format!("{NS}b"), cm("b", "1")).await.unwrap();
-    let a2 = store
-        .update(&format!("{NS}a"), cm("a", "2"), None)
-        .await
-        .unwrap();
+    let a2 = store.update(&format!("{NS}a"), cm("a", "2"), None).await.unwrap();
     store.delete(&format!("{NS}b"), None).await.unwrap();
     // As after a crash between the log flush and the objects apply: the
     // objects tree is one revision behind.
@@ -479,10 +423,7 @@ async fn unapplied_log_entries_are_replayed_on_open() {
     drop(store);
     let store = open(dir.path());
     assert_eq!(store.current_revision(), 4);
-    assert_eq!(
-        store.list(NS, &ListOptions::default()).unwrap().items,
-        vec![a2]
-    );
+    assert_eq!(store.list(NS, &ListOptions::default()).unwrap().items, vec![a2]);
     store.close().await.unwrap();
 }
 
@@ -501,10 +442,7 @@ async fn concurrent_writers_get_unique_ordered_revisions() {
             for i in 0..per_writer {
                 let key = format!("/registry/core/configmaps/ns{t}/o{i}");
                 let created = store.create(&key, cm("o", "1")).await.unwrap();
-                let updated = store
-                    .update(&key, cm("o", "2"), Some(rv(&created)))
-                    .await
-                    .unwrap();
+                let updated = store.update(&key, cm("o", "2"), Some(rv(&created))).await.unwrap();
                 revs.push(rv(&created));
                 revs.push(rv(&updated));
             }
@@ -514,10 +452,7 @@ async fn concurrent_writers_get_unique_ordered_revisions() {
     let mut all = HashSet::new();
     for t in tasks {
         let revs = t.await.unwrap();
-        assert!(
-            revs.windows(2).all(|p| p[0] < p[1]),
-            "a writer's revisions increase"
-        );
+        assert!(revs.windows(2).all(|p| p[0] < p[1]), "a writer's revisions increase");
         for r in revs {
             assert!(all.insert(r), "revision {r} given twice");
         }
@@ -554,17 +489,11 @@ async fn close_stops_writes_watches_and_compactor() {
         },
     );
     for i in 0..5 {
-        store
-            .create(&format!("{NS}o{i}"), cm("o", "1"))
-            .await
-            .unwrap();
+        store.create(&format!("{NS}o{i}"), cm("o", "1")).await.unwrap();
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while store.oldest_revision() < 4 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "compactor did not run"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "compactor did not run");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     store.close().await.unwrap();
@@ -580,16 +509,9 @@ async fn close_stops_writes_watches_and_compactor() {
     let rest: Vec<_> = tokio::time::timeout(Duration::from_secs(5), w.by_ref().collect::<Vec<_>>())
         .await
         .unwrap();
-    assert_eq!(
-        rest.len(),
-        5,
-        "events before close are delivered, then the stream ends"
-    );
+    assert_eq!(rest.len(), 5, "events before close are delivered, then the stream ends");
     // Reads still work, and a second close is harmless.
-    assert_eq!(
-        store.list(NS, &ListOptions::default()).unwrap().items.len(),
-        5
-    );
+    assert_eq!(store.list(NS, &ListOptions::default()).unwrap().items.len(), 5);
     store.close().await.unwrap();
 }
 
@@ -598,19 +520,13 @@ fn open_fails_clearly_on_unusable_dirs() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("file");
     std::fs::write(&file, b"x").unwrap();
-    let err = SledStore::open(&file.join("db"))
-        .err()
-        .expect("a path under a file");
+    let err = SledStore::open(&file.join("db")).err().expect("a path under a file");
     assert!(
-        err.to_string()
-            .contains("cannot create the directory of the store in"),
+        err.to_string().contains("cannot create the directory of the store in"),
         "{err}"
     );
     let err = SledStore::open(&file).err().expect("a file");
-    assert!(
-        err.to_string().contains(&file.display().to_string()),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&file.display().to_string()), "{err}");
 
     let held = SledStore::open(&dir.path().join("db")).unwrap();
     let err = SledStore::open(&dir.path().join("db"))
@@ -766,11 +682,8 @@ async fn throughput() {
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while std::time::Instant::now() < stop {
-                db.insert(
-                    format!("/registry/core/configmaps/default/w{t}-{n}"),
-                    vec![b'x'; 1024],
-                )
-                .unwrap();
+                db.insert(format!("/registry/core/configmaps/default/w{t}-{n}"), vec![b'x'; 1024])
+                    .unwrap();
                 db.flush_async().await.unwrap();
                 n += 1;
             }

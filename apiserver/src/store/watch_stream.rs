@@ -39,14 +39,9 @@ impl Watcher {
     fn replay_chunk(&mut self) -> Result<(), StoreError> {
         let from = self.pos;
         let mut scanned = 0;
-        for kv in self
-            .inner
-            .changes
-            .range(rev_key(from + 1)..=rev_key(self.replay_until))
-        {
+        for kv in self.inner.changes.range(rev_key(from + 1)..=rev_key(self.replay_until)) {
             let (k, v) = kv.map_err(backend)?;
-            let rev = parse_rev_key(&k)
-                .ok_or_else(|| StoreError::Backend("corrupt change-log key".into()))?;
+            let rev = parse_rev_key(&k).ok_or_else(|| StoreError::Backend("corrupt change-log key".into()))?;
             let entry = change_log::decode(&v)?;
             if entry.key.starts_with(&self.prefix) {
                 self.replayed.push_back(change_log::to_event(rev, &entry)?);
@@ -92,9 +87,7 @@ impl Watcher {
                     }
                 }
                 // Missed live events are still in the log.
-                Err(RecvError::Lagged(_)) => {
-                    self.replay_until = self.inner.visible.load(Ordering::SeqCst)
-                }
+                Err(RecvError::Lagged(_)) => self.replay_until = self.inner.visible.load(Ordering::SeqCst),
                 Err(RecvError::Closed) => self.done = true,
             }
         }
