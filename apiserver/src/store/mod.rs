@@ -3,8 +3,12 @@
 //!
 //! The trait keeps the backend replaceable (sled today; etcd could follow).
 
+mod change_log;
+pub mod compactor;
+mod group_commit;
 pub mod memory;
 pub mod sled_store;
+mod watch_stream;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,8 +17,9 @@ use futures::future::BoxFuture;
 use futures::Stream;
 use serde_json::Value;
 
+pub use compactor::Retention;
 pub use memory::MemoryStore;
-pub use sled_store::SledStore;
+pub use sled_store::{SledStore, SledStoreConfig};
 
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,20 +127,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Replaces an object; `NotFound` if missing; `Conflict` if `precondition`
     /// is set and differs from the stored revision. Returns it as stored.
-    fn update(
-        &self,
-        key: &str,
-        object: Value,
-        precondition: Option<u64>,
-    ) -> BoxFuture<'_, Result<Value, StoreError>>;
+    fn update(&self, key: &str, object: Value, precondition: Option<u64>) -> BoxFuture<'_, Result<Value, StoreError>>;
 
     /// Removes an object; `NotFound` if missing; `Conflict` on a failed
     /// precondition. Returns its last state (resourceVersion = deleting revision).
-    fn delete(
-        &self,
-        key: &str,
-        precondition: Option<u64>,
-    ) -> BoxFuture<'_, Result<Value, StoreError>>;
+    fn delete(&self, key: &str, precondition: Option<u64>) -> BoxFuture<'_, Result<Value, StoreError>>;
 
     /// Reads one object.
     fn get(&self, key: &str) -> Result<Option<Value>, StoreError>;
@@ -161,7 +157,9 @@ pub trait Store: Send + Sync + 'static {
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }
 
-/// STUB (replaced by the `store` branch): compacts the change log on a timer.
-pub fn spawn_compactor(_store: Arc<SledStore>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async {})
+/// Compacts the change log on a timer with the default policy (every
+/// minute, keeping 5 minutes and at least 100 revisions); see
+/// [`compactor::spawn_compactor`] to choose them.
+pub fn spawn_compactor(store: Arc<SledStore>) -> tokio::task::JoinHandle<()> {
+    compactor::spawn_compactor(store, compactor::DEFAULT_INTERVAL, Retention::default())
 }

@@ -1,25 +1,383 @@
 //! The sled backend of the store.
+//!
+//! Three sled trees: `objects` (key → object JSON, the visible state),
+//! `changes` (the change log, see [`super::change_log`]) and `meta` (the
+//! oldest retained revision and the last revision applied to `objects`).
+//! Writes go through [`super::group_commit`]; watches through
+//! [`super::watch_stream`]; [`super::compactor`] trims the change log.
 
-/// The sled-backed store.
-pub struct SledStore {}
-impl SledStore {
-    /// STUB: opens the store.
-    pub fn open(_path: &std::path::Path) -> Result<std::sync::Arc<SledStore>, super::StoreError> { Err(super::StoreError::Backend("stub".into())) }
-    /// STUB: closes.
-    pub async fn close(&self) -> Result<(), super::StoreError> { Ok(()) }
-}
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+
 use futures::future::BoxFuture;
 use serde_json::Value;
-use super::*;
-impl Store for SledStore {
-    fn create(&self, _key: &str, _object: Value) -> BoxFuture<'_, Result<Value, StoreError>> { unimplemented!() }
-    fn update(&self, _key: &str, _object: Value, _p: Option<u64>) -> BoxFuture<'_, Result<Value, StoreError>> { unimplemented!() }
-    fn delete(&self, _key: &str, _p: Option<u64>) -> BoxFuture<'_, Result<Value, StoreError>> { unimplemented!() }
-    fn get(&self, _key: &str) -> Result<Option<Value>, StoreError> { unimplemented!() }
-    fn list(&self, _prefix: &str, _o: &ListOptions) -> Result<ListResult, StoreError> { unimplemented!() }
-    fn watch(&self, _prefix: &str, _after: u64) -> Result<WatchStream, StoreError> { unimplemented!() }
-    fn current_revision(&self) -> u64 { 0 }
-    fn oldest_revision(&self) -> u64 { 0 }
-    fn compact(&self, _r: u64) -> Result<(), StoreError> { Ok(()) }
-    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> { unimplemented!() }
+use tokio::sync::{broadcast, watch};
+
+use super::change_log::{self, parse_rev_key, rev_key};
+use super::group_commit::{self, Op, Progress, WriterState};
+use super::{ListOptions, ListResult, Store, StoreError, StoreEvent, WatchStream};
+
+/// `meta` key: the last revision applied to the objects tree.
+pub(super) const APPLIED_KEY: &[u8] = b"applied";
+/// `meta` key: the oldest revision a watch may start after.
+const OLDEST_KEY: &[u8] = b"oldest";
+
+/// Tuning of the sled store.
+#[derive(Debug, Clone)]
+pub struct SledStoreConfig {
+    /// Bytes of sled's page cache. Small by default: k1s keeps its idle
+    /// footprint low, and the OS page cache still holds the file.
+    pub cache_capacity: u64,
+    /// Live events buffered per watcher. A watcher that falls further behind
+    /// catches up from the change log instead (and gets `Lagged` only when
+    /// compaction has passed it).
+    pub watch_buffer: usize,
 }
+
+impl Default for SledStoreConfig {
+    fn default() -> Self {
+        SledStoreConfig {
+            cache_capacity: 4 << 20,
+            watch_buffer: 256,
+        }
+    }
+}
+
+/// State shared by the store, its flusher thread and its watch streams.
+pub(super) struct Inner {
+    pub db: sled::Db,
+    pub objects: sled::Tree,
+    pub changes: sled::Tree,
+    pub meta: sled::Tree,
+    /// Revision assignment and pending writes.
+    pub writer: Mutex<WriterState>,
+    /// Wakes the flusher when a write is pending or the store closes.
+    pub wake: Condvar,
+    /// Lists read under it; the flusher applies a group under it, so a list
+    /// sees one revision.
+    pub view: RwLock<()>,
+    /// The revision of the visible (durable, applied) state.
+    pub visible: AtomicU64,
+    /// The oldest revision a watch may start after.
+    pub oldest: AtomicU64,
+    /// Durable revision, for writers to wait on.
+    pub progress: watch::Sender<Progress>,
+    /// Live events; taken on close so watch streams end.
+    pub events: Mutex<Option<broadcast::Sender<Arc<StoreEvent>>>>,
+    /// Turns true on close; the compactor stops on it.
+    pub shutdown: watch::Sender<bool>,
+    /// One compaction at a time.
+    compacting: Mutex<()>,
+}
+
+/// Locks a mutex, ignoring poisoning (the state stays consistent: every
+/// critical section either completes or returns before changing it).
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(super) fn read_lock<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(super) fn write_lock<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Wraps a sled error.
+pub(super) fn backend(e: sled::Error) -> StoreError {
+    StoreError::Backend(format!("sled: {e}"))
+}
+
+fn read_u64(tree: &sled::Tree, key: &[u8]) -> Result<Option<u64>, StoreError> {
+    match tree.get(key).map_err(backend)? {
+        None => Ok(None),
+        Some(v) => parse_rev_key(&v)
+            .map(Some)
+            .ok_or_else(|| StoreError::Backend(format!("corrupt meta value {:?}", String::from_utf8_lossy(key)))),
+    }
+}
+
+/// Where the store stands after open.
+#[derive(Debug, PartialEq, Eq)]
+struct Recovered {
+    revision: u64,
+    oldest: u64,
+}
+
+/// Replays change-log entries that were durable but not yet applied to the
+/// objects tree when the process stopped, and drops leftovers of an
+/// interrupted compaction.
+fn recover(
+    db: &sled::Db,
+    objects: &sled::Tree,
+    changes: &sled::Tree,
+    meta: &sled::Tree,
+) -> Result<Recovered, StoreError> {
+    let oldest = read_u64(meta, OLDEST_KEY)?.unwrap_or(0);
+    let mut applied = read_u64(meta, APPLIED_KEY)?.unwrap_or(0);
+    if applied < oldest {
+        return Err(StoreError::Backend(format!(
+            "the change log is compacted to {oldest} but the objects are only applied to {applied}; the data is inconsistent"
+        )));
+    }
+    let mut last = applied.max(oldest);
+    for kv in changes.range(..=rev_key(oldest)) {
+        let (k, _) = kv.map_err(backend)?;
+        changes.remove(k).map_err(backend)?;
+    }
+    let mut replayed = 0u64;
+    for kv in changes.range(rev_key(applied + 1)..) {
+        let (k, v) = kv.map_err(backend)?;
+        let rev = parse_rev_key(&k).ok_or_else(|| StoreError::Backend("corrupt change-log key".into()))?;
+        let entry = change_log::decode(&v)?;
+        match entry.event_type {
+            super::EventType::Deleted => objects.remove(entry.key).map(drop),
+            _ => objects.insert(entry.key, entry.object).map(drop),
+        }
+        .map_err(backend)?;
+        applied = rev;
+        replayed += 1;
+    }
+    if replayed > 0 {
+        meta.insert(APPLIED_KEY, &rev_key(applied)).map_err(backend)?;
+        db.flush().map_err(backend)?;
+        tracing::info!(
+            replayed,
+            revision = applied,
+            "replayed change-log entries into the store"
+        );
+    }
+    last = last.max(applied);
+    Ok(Recovered { revision: last, oldest })
+}
+
+/// The sled-backed store. Writes are durable when acknowledged and group
+/// committed by a flusher thread; see the module docs of [`super::group_commit`].
+pub struct SledStore {
+    inner: Arc<Inner>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the store in directory `path`, with defaults.
+    pub fn open(path: &Path) -> Result<Arc<SledStore>, StoreError> {
+        SledStore::open_with(path, &SledStoreConfig::default())
+    }
+
+    /// Opens (creating if needed) the store in directory `path`.
+    pub fn open_with(path: &Path, config: &SledStoreConfig) -> Result<Arc<SledStore>, StoreError> {
+        let context = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Backend(format!("cannot {what} the store in {}: {e}", path.display()))
+        };
+        std::fs::create_dir_all(path).map_err(|e| context("create the directory of", &e))?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(config.cache_capacity)
+            // The flusher thread below flushes; sled's own periodic flush would
+            // only add disk writes.
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| context("open", &e))?;
+        let tree = |name: &str| db.open_tree(name).map_err(|e| context("open", &e));
+        let (objects, changes, meta) = (tree("objects")?, tree("changes")?, tree("meta")?);
+        let recovered = recover(&db, &objects, &changes, &meta).map_err(|e| context("recover", &e))?;
+
+        let (events, _) = broadcast::channel(config.watch_buffer.max(1));
+        let inner = Arc::new(Inner {
+            db,
+            objects,
+            changes,
+            meta,
+            writer: Mutex::new(WriterState::new(recovered.revision)),
+            wake: Condvar::new(),
+            view: RwLock::new(()),
+            visible: AtomicU64::new(recovered.revision),
+            oldest: AtomicU64::new(recovered.oldest),
+            progress: watch::Sender::new(Progress {
+                durable: recovered.revision,
+                stopped: None,
+            }),
+            events: Mutex::new(Some(events.clone())),
+            shutdown: watch::Sender::new(false),
+            compacting: Mutex::new(()),
+        });
+        let for_thread = inner.clone();
+        let flusher = std::thread::Builder::new()
+            .name("k1s-store-flush".into())
+            .spawn(move || group_commit::run_flusher(for_thread, events))
+            .map_err(|e| context("start the flusher of", &e))?;
+        tracing::debug!(revision = recovered.revision, oldest = recovered.oldest, path = %path.display(), "store opened");
+        Ok(Arc::new(SledStore {
+            inner,
+            flusher: Mutex::new(Some(flusher)),
+        }))
+    }
+
+    /// Turns true when the store closes (for background tasks).
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// Bytes the store's files take on disk (sled's own estimate).
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.inner.db.size_on_disk().map_err(backend)
+    }
+
+    /// Stops writes and watches; returns the flusher thread to join, if still running.
+    fn begin_close(&self) -> Option<JoinHandle<()>> {
+        lock(&self.inner.writer).close();
+        self.inner.wake.notify_all();
+        lock(&self.inner.events).take();
+        self.inner.shutdown.send_replace(true);
+        lock(&self.flusher).take()
+    }
+
+    async fn write(&self, key: String, op: Op) -> Result<Value, StoreError> {
+        let (revision, object) = self.inner.submit(&key, op)?;
+        self.inner.wait_durable(revision).await?;
+        Ok(Arc::unwrap_or_clone(object))
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        if let Some(flusher) = self.begin_close() {
+            // Pending writes are flushed before the thread ends.
+            let _ = flusher.join();
+        }
+    }
+}
+
+impl Store for SledStore {
+    fn create(&self, key: &str, object: Value) -> BoxFuture<'_, Result<Value, StoreError>> {
+        Box::pin(self.write(key.to_string(), Op::Create(object)))
+    }
+
+    fn update(&self, key: &str, object: Value, precondition: Option<u64>) -> BoxFuture<'_, Result<Value, StoreError>> {
+        Box::pin(self.write(key.to_string(), Op::Update(object, precondition)))
+    }
+
+    fn delete(&self, key: &str, precondition: Option<u64>) -> BoxFuture<'_, Result<Value, StoreError>> {
+        Box::pin(self.write(key.to_string(), Op::Delete(precondition)))
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        match self.inner.objects.get(key).map_err(backend)? {
+            Some(json) => change_log::parse_object(&json).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn list(&self, prefix: &str, options: &ListOptions) -> Result<ListResult, StoreError> {
+        let _view = read_lock(&self.inner.view);
+        let revision = self.inner.visible.load(Ordering::SeqCst);
+        let start = match &options.start_after {
+            // The smallest key after `after`.
+            Some(after) if after.as_str() >= prefix => [after.as_bytes(), &[0]].concat(),
+            _ => prefix.as_bytes().to_vec(),
+        };
+        let limit = options.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
+        let mut items = Vec::new();
+        let mut last_key = None;
+        let mut remaining = 0u64;
+        for kv in self.inner.objects.range(start..) {
+            let (k, v) = kv.map_err(backend)?;
+            if !k.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            if items.len() >= limit {
+                remaining += 1;
+                continue;
+            }
+            items.push(change_log::parse_object(&v)?);
+            last_key = Some(k);
+        }
+        let (continue_after, remaining) = match last_key {
+            Some(k) if remaining > 0 => (Some(String::from_utf8_lossy(&k).into_owned()), Some(remaining)),
+            _ => (None, None),
+        };
+        Ok(ListResult {
+            items,
+            revision,
+            continue_after,
+            remaining,
+        })
+    }
+
+    fn watch(&self, prefix: &str, after: u64) -> Result<WatchStream, StoreError> {
+        // Subscribe before reading the visible revision: every event after it
+        // then arrives live, and the log covers the rest.
+        let live = lock(&self.inner.events)
+            .as_ref()
+            .map(|tx| tx.subscribe())
+            .ok_or_else(|| StoreError::Backend("the store is closed".into()))?;
+        let visible = self.inner.visible.load(Ordering::SeqCst);
+        let oldest = self.inner.oldest.load(Ordering::SeqCst);
+        if after < oldest {
+            return Err(StoreError::Expired {
+                requested: after,
+                oldest,
+            });
+        }
+        Ok(super::watch_stream::stream(
+            self.inner.clone(),
+            prefix.to_string(),
+            after,
+            visible,
+            live,
+        ))
+    }
+
+    fn current_revision(&self) -> u64 {
+        self.inner.visible.load(Ordering::SeqCst)
+    }
+
+    fn oldest_revision(&self) -> u64 {
+        self.inner.oldest.load(Ordering::SeqCst)
+    }
+
+    fn compact(&self, revision: u64) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let _one = lock(&inner.compacting);
+        let target = revision.min(inner.visible.load(Ordering::SeqCst));
+        let oldest = inner.oldest.load(Ordering::SeqCst);
+        if target <= oldest {
+            return Ok(());
+        }
+        // Raise `oldest` before removing entries: a watcher reading the log
+        // checks it afterwards and so never misses a removed entry silently.
+        inner.meta.insert(OLDEST_KEY, &rev_key(target)).map_err(backend)?;
+        inner.oldest.store(target, Ordering::SeqCst);
+        let mut removed = 0u64;
+        for kv in inner.changes.range(..=rev_key(target)) {
+            let (k, _) = kv.map_err(backend)?;
+            inner.changes.remove(k).map_err(backend)?;
+            removed += 1;
+        }
+        inner.db.flush().map_err(backend)?;
+        tracing::debug!(revision = target, removed, "compacted the change log");
+        Ok(())
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            if let Some(flusher) = self.begin_close() {
+                tokio::task::spawn_blocking(move || flusher.join())
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("joining the store flusher: {e}")))?
+                    .map_err(|_| StoreError::Backend("the store flusher panicked".into()))?;
+            }
+            match &self.inner.progress.borrow().stopped {
+                Some(group_commit::Stopped::Failed(e)) => Err(StoreError::Backend(e.clone())),
+                _ => Ok(()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "sled_store_tests.rs"]
+mod tests;
