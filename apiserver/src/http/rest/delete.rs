@@ -8,7 +8,7 @@ use k1s_proto::status::success_status;
 use k1s_proto::{ApiError, FieldError};
 use serde_json::{json, Value};
 
-use super::list::list;
+use super::list::{list, strip_type};
 use super::object::storage_info;
 use super::{get_stored, key_of, name_of, store_error, stored_revision, to_response};
 use crate::api::Api;
@@ -260,7 +260,9 @@ pub async fn delete_collection(api: &Api, path: &ResourcePath, query: &Query, op
             one.namespace = item.namespace().map(String::from);
         }
         match delete(api, &one, options).await {
-            Ok((_, body)) => deleted.push(body),
+            // The list holds the objects themselves, as Kubernetes returns them.
+            Ok((_, body)) if body["kind"] != "Status" => deleted.push(strip_type(body)),
+            Ok(_) => deleted.push(item),
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
         }

@@ -144,7 +144,7 @@ pub fn list(api: &Api, path: &ResourcePath, query: &Query) -> Result<Value, ApiE
 }
 
 /// List items carry no apiVersion/kind in Kubernetes' JSON.
-fn strip_type(mut obj: Value) -> Value {
+pub fn strip_type(mut obj: Value) -> Value {
     if let Some(m) = obj.as_object_mut() {
         m.remove("apiVersion");
         m.remove("kind");
