@@ -357,7 +357,7 @@ fn first_non_empty(a: String, b: String) -> String {
 }
 
 /// The value a field selector compares for `field` on `obj` (in `info`'s version):
-/// `None` when the resource does not accept the field, `""` for unset strings.
+/// `None` when the resource neither accepts the field nor aliases it, `""` for unset strings.
 pub fn field_value(info: &ResourceInfo, obj: &Value, field: &str) -> Option<String> {
     let involved = |prefix: &str| {
         field

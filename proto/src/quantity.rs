@@ -189,9 +189,9 @@ fn keeps_original(num: &str, denom: &str, exponent: i32, format: Format) -> bool
                 && value & 7 != 0
         }
         _ => {
-            let scale = exponent - denom.len() as i32;
+            let scale = i64::from(exponent) - denom.len() as i64;
             num.len() + denom.len() <= 18
-                && scale >= NANO_EXP
+                && scale >= i64::from(NANO_EXP)
                 && scale % 3 == 0
                 && !shifted.ends_with("000")
                 && !shifted.starts_with('0')
@@ -228,7 +228,9 @@ impl Quantity {
             significant.parse().map_err(|_| QuantityError::Numeric)?
         };
         if base == 10 {
-            exp = exp.checked_add(exponent).ok_or(QuantityError::Numeric)?;
+            // Far below a nano unit everything rounds to 1n, so clamp there instead of overflowing.
+            let sum = (i64::from(exp) + i64::from(exponent)).max(i64::from(NANO_EXP) - 64);
+            exp = i32::try_from(sum).map_err(|_| QuantityError::Numeric)?;
         } else {
             mantissa = mantissa.checked_mul(1i128 << exponent).ok_or(QuantityError::Numeric)?;
         }
@@ -618,6 +620,11 @@ mod tests {
         assert!((q("1.5Gi").as_f64() - 1_610_612_736.0).abs() < 1e-3);
         assert!((q("250m").as_f64() - 0.25).abs() < 1e-12);
         assert_eq!(q("1e30").value(), i64::MAX);
+        // Extreme exponents stay exact or round to a nano unit without overflowing.
+        assert_eq!(q("1.5e-2147483648").to_string(), "1e-9");
+        assert_eq!(q("0.0000000000001").to_string(), "1n");
+        assert_eq!(q("1e-12").to_string(), "1e-9");
+        assert_eq!(q("-1e2147483647").value(), i64::MIN);
     }
 
     #[test]
