@@ -266,7 +266,7 @@ pub enum FieldErrorType {
     Duplicate(Value),
     /// `Forbidden: <detail>`.
     Forbidden,
-    /// `Too long: may not be more than N bytes`.
+    /// `Too long: must have at most N bytes`.
     TooLong(usize),
     /// `Too many: N: must have at most M items`.
     TooMany(usize, usize),
@@ -313,7 +313,7 @@ impl FieldError {
         FieldError { field: field.into(), kind: FieldErrorType::Forbidden, detail: detail.into() }
     }
 
-    /// `field: Too long: may not be more than N bytes`.
+    /// `field: Too long: must have at most N bytes`.
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
         FieldError { field: field.into(), kind: FieldErrorType::TooLong(max), detail: String::new() }
     }
@@ -358,7 +358,7 @@ impl FieldError {
             }
             FieldErrorType::Duplicate(v) => with_detail(format!("Duplicate value: {}", show_value(v))),
             FieldErrorType::Forbidden => with_detail("Forbidden".into()),
-            FieldErrorType::TooLong(max) => format!("Too long: may not be more than {max} bytes"),
+            FieldErrorType::TooLong(max) => format!("Too long: must have at most {max} bytes"),
             FieldErrorType::TooMany(actual, max) => {
                 format!("Too many: {actual}: must have at most {max} items")
             }
