@@ -17,6 +17,7 @@ use crate::store::ListOptions;
 /// Which objects a list or watch selects.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
+    info: Option<&'static ResourceInfo>,
     labels: LabelSelector,
     fields: FieldSelector,
     name: Option<String>,
@@ -24,7 +25,7 @@ pub struct Selection {
 
 impl Selection {
     /// Reads the selectors of a request (400 when malformed or unsupported).
-    pub fn from_query(info: &ResourceInfo, query: &Query) -> Result<Selection, ApiError> {
+    pub fn from_query(info: &'static ResourceInfo, query: &Query) -> Result<Selection, ApiError> {
         let labels = match &query.label_selector {
             Some(s) => LabelSelector::parse(s).map_err(ApiError::bad_request)?,
             None => LabelSelector::default(),
@@ -37,7 +38,7 @@ impl Selection {
             }
             None => FieldSelector::default(),
         };
-        Ok(Selection { labels, fields, name: None })
+        Ok(Selection { info: Some(info), labels, fields, name: None })
     }
 
     /// Restricts the selection to one object name (watch on an object path).
@@ -53,7 +54,11 @@ impl Selection {
                 return false;
             }
         }
-        self.labels.matches(obj.labels()) && self.fields.matches(obj)
+        let fields = match self.info {
+            Some(info) => self.fields.matches_for(info, obj),
+            None => self.fields.matches(obj),
+        };
+        self.labels.matches(obj.labels()) && fields
     }
 
     /// Whether everything is selected.
