@@ -39,7 +39,11 @@ impl Api {
             .list(&services.storage_prefix(), &Default::default())
             .map_err(ApiError::internal)?;
         let allocators = Allocators::rebuild(listed.items.iter());
-        Ok(Arc::new(Api { store, allocators, config }))
+        Ok(Arc::new(Api {
+            store,
+            allocators,
+            config,
+        }))
     }
 
     /// Serves one request for an authenticated (or anonymous) user.

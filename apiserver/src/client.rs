@@ -58,7 +58,10 @@ pub fn resource_path(info: &ResourceInfo, namespace: Option<&str>, name: Option<
 impl Client {
     /// A client acting as `user`.
     pub fn new(api: Arc<Api>, user: UserInfo) -> Client {
-        Client { api, user: Arc::new(user) }
+        Client {
+            api,
+            user: Arc::new(user),
+        }
     }
 
     /// A client for a built-in controller (a member of `system:masters`).
@@ -72,7 +75,13 @@ impl Client {
         )
     }
 
-    async fn call(&self, method: Method, uri: &str, content_type: &str, body: Bytes) -> Result<http::Response<crate::http::Body>, ApiError> {
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<http::Response<crate::http::Body>, ApiError> {
         let req = Request::builder()
             .method(method)
             .uri(uri)
@@ -101,7 +110,13 @@ impl Client {
 
     /// Reads one object.
     pub async fn get(&self, info: &ResourceInfo, namespace: Option<&str>, name: &str) -> Result<Value, ApiError> {
-        self.request(Method::GET, &resource_path(info, namespace, Some(name), None), "application/json", Bytes::new()).await
+        self.request(
+            Method::GET,
+            &resource_path(info, namespace, Some(name), None),
+            "application/json",
+            Bytes::new(),
+        )
+        .await
     }
 
     /// Lists a collection; `query` is a raw query string such as `labelSelector=app%3Dweb`.
@@ -116,23 +131,38 @@ impl Client {
 
     /// Creates an object.
     pub async fn create(&self, info: &ResourceInfo, namespace: Option<&str>, obj: &Value) -> Result<Value, ApiError> {
-        self.request(Method::POST, &resource_path(info, namespace, None, None), "application/json", Self::body(obj)).await
+        self.request(
+            Method::POST,
+            &resource_path(info, namespace, None, None),
+            "application/json",
+            Self::body(obj),
+        )
+        .await
     }
 
     fn name_of(obj: &Value) -> Result<&str, ApiError> {
-        obj["metadata"]["name"].as_str().ok_or_else(|| ApiError::bad_request("object has no name"))
+        obj["metadata"]["name"]
+            .as_str()
+            .ok_or_else(|| ApiError::bad_request("object has no name"))
     }
 
     /// Replaces an object (its name comes from the object).
     pub async fn update(&self, info: &ResourceInfo, namespace: Option<&str>, obj: &Value) -> Result<Value, ApiError> {
         let uri = resource_path(info, namespace, Some(Self::name_of(obj)?), None);
-        self.request(Method::PUT, &uri, "application/json", Self::body(obj)).await
+        self.request(Method::PUT, &uri, "application/json", Self::body(obj))
+            .await
     }
 
     /// Replaces an object's status.
-    pub async fn update_status(&self, info: &ResourceInfo, namespace: Option<&str>, obj: &Value) -> Result<Value, ApiError> {
+    pub async fn update_status(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        obj: &Value,
+    ) -> Result<Value, ApiError> {
         let uri = resource_path(info, namespace, Some(Self::name_of(obj)?), Some("status"));
-        self.request(Method::PUT, &uri, "application/json", Self::body(obj)).await
+        self.request(Method::PUT, &uri, "application/json", Self::body(obj))
+            .await
     }
 
     /// Replaces a subresource with `PUT` (e.g. a namespace's `finalize`).
@@ -144,7 +174,8 @@ impl Client {
         sub: &str,
     ) -> Result<Value, ApiError> {
         let uri = resource_path(info, namespace, Some(Self::name_of(obj)?), Some(sub));
-        self.request(Method::PUT, &uri, "application/json", Self::body(obj)).await
+        self.request(Method::PUT, &uri, "application/json", Self::body(obj))
+            .await
     }
 
     /// Patches an object or (with `sub = Some("status")`) a subresource.
@@ -163,13 +194,35 @@ impl Client {
             PatchType::StrategicMerge => "application/strategic-merge-patch+json",
             PatchType::Apply => "application/apply-patch+yaml",
         };
-        self.request(Method::PATCH, &resource_path(info, namespace, Some(name), sub), ct, Self::body(patch)).await
+        self.request(
+            Method::PATCH,
+            &resource_path(info, namespace, Some(name), sub),
+            ct,
+            Self::body(patch),
+        )
+        .await
     }
 
     /// Deletes an object with `DeleteOptions` (`Value::Null` for none).
-    pub async fn delete(&self, info: &ResourceInfo, namespace: Option<&str>, name: &str, options: &Value) -> Result<Value, ApiError> {
-        let body = if options.is_null() { Bytes::new() } else { Self::body(options) };
-        self.request(Method::DELETE, &resource_path(info, namespace, Some(name), None), "application/json", body).await
+    pub async fn delete(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        options: &Value,
+    ) -> Result<Value, ApiError> {
+        let body = if options.is_null() {
+            Bytes::new()
+        } else {
+            Self::body(options)
+        };
+        self.request(
+            Method::DELETE,
+            &resource_path(info, namespace, Some(name), None),
+            "application/json",
+            body,
+        )
+        .await
     }
 
     /// Watches a collection; `query` is a raw query string (without `watch=1`).
@@ -201,25 +254,28 @@ fn lines<S>(frames: S) -> impl Stream<Item = Result<WatchEvent, ApiError>> + Sen
 where
     S: Stream<Item = Result<Bytes, std::convert::Infallible>> + Send + 'static,
 {
-    futures::stream::unfold((Box::pin(frames), BytesMut::new()), |(mut frames, mut buf)| async move {
-        loop {
-            if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                let line = buf.split_to(pos + 1);
-                let parsed = serde_json::from_slice::<Value>(&line[..pos])
-                    .map_err(ApiError::internal)
-                    .map(|v| WatchEvent {
-                        event_type: v["type"].as_str().unwrap_or("").to_string(),
-                        object: v.get("object").cloned().unwrap_or(Value::Null),
-                    });
-                return Some((parsed, (frames, buf)));
+    futures::stream::unfold(
+        (Box::pin(frames), BytesMut::new()),
+        |(mut frames, mut buf)| async move {
+            loop {
+                if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                    let line = buf.split_to(pos + 1);
+                    let parsed = serde_json::from_slice::<Value>(&line[..pos])
+                        .map_err(ApiError::internal)
+                        .map(|v| WatchEvent {
+                            event_type: v["type"].as_str().unwrap_or("").to_string(),
+                            object: v.get("object").cloned().unwrap_or(Value::Null),
+                        });
+                    return Some((parsed, (frames, buf)));
+                }
+                match frames.next().await {
+                    Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                    Some(Err(never)) => match never {},
+                    None => return None,
+                }
             }
-            match frames.next().await {
-                Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
-                Some(Err(never)) => match never {},
-                None => return None,
-            }
-        }
-    })
+        },
+    )
 }
 
 #[cfg(test)]
@@ -230,19 +286,30 @@ mod tests {
     #[test]
     fn paths() {
         let pods = find("", "v1", "pods").unwrap();
-        assert_eq!(resource_path(pods, Some("default"), Some("web"), Some("status")), "/api/v1/namespaces/default/pods/web/status");
+        assert_eq!(
+            resource_path(pods, Some("default"), Some("web"), Some("status")),
+            "/api/v1/namespaces/default/pods/web/status"
+        );
         assert_eq!(resource_path(pods, None, None, None), "/api/v1/pods");
         let nodes = find("", "v1", "nodes").unwrap();
-        assert_eq!(resource_path(nodes, Some("ignored"), Some("n1"), None), "/api/v1/nodes/n1");
+        assert_eq!(
+            resource_path(nodes, Some("ignored"), Some("n1"), None),
+            "/api/v1/nodes/n1"
+        );
         let deploy = find("apps", "v1", "deployments").unwrap();
-        assert_eq!(resource_path(deploy, Some("a"), None, None), "/apis/apps/v1/namespaces/a/deployments");
+        assert_eq!(
+            resource_path(deploy, Some("a"), None, None),
+            "/apis/apps/v1/namespaces/a/deployments"
+        );
     }
 
     #[tokio::test]
     async fn splits_watch_lines_across_chunks() {
         let chunks = vec![
             Ok(Bytes::from_static(b"{\"type\":\"ADDED\",\"obj")),
-            Ok(Bytes::from_static(b"ect\":{\"a\":1}}\n{\"type\":\"DELETED\",\"object\":{}}\n")),
+            Ok(Bytes::from_static(
+                b"ect\":{\"a\":1}}\n{\"type\":\"DELETED\",\"object\":{}}\n",
+            )),
         ];
         let events: Vec<_> = lines(futures::stream::iter(chunks)).collect().await;
         assert_eq!(events.len(), 2);

@@ -67,8 +67,13 @@ pub async fn run(opts: ServerOptions, shutdown: watch::Receiver<bool>) -> anyhow
         .with_context(|| format!("cannot open the store in {}", opts.data_dir.join("db").display()))?;
     let compactor = crate::store::spawn_compactor(store.clone());
     let dyn_store: Arc<dyn Store> = store.clone();
-    let api = Api::new(dyn_store, ApiConfig { node_name: opts.node_name.clone() })
-        .map_err(|e| anyhow::anyhow!("cannot start the API: {e}"))?;
+    let api = Api::new(
+        dyn_store,
+        ApiConfig {
+            node_name: opts.node_name.clone(),
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("cannot start the API: {e}"))?;
 
     let system = Client::for_controller(api.clone(), "k1s-bootstrap");
     bootstrap::ensure_builtins(&system, port)
@@ -92,7 +97,10 @@ pub async fn run(opts: ServerOptions, shutdown: watch::Receiver<bool>) -> anyhow
         c.abort();
     }
     compactor.abort();
-    store.close().await.map_err(|e| anyhow::anyhow!("closing the store: {e}"))?;
+    store
+        .close()
+        .await
+        .map_err(|e| anyhow::anyhow!("closing the store: {e}"))?;
     info!("k1s server stopped");
     Ok(())
 }

@@ -37,7 +37,10 @@ async fn create_get_update_delete_with_metadata() {
 
     // Already exists.
     let err = cms.create(&PostParams::default(), &cm).await.unwrap_err();
-    assert!(matches!(&err, kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists"), "{err:?}");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists"),
+        "{err:?}"
+    );
 
     // Update bumps resourceVersion; a stale one conflicts.
     cm = created.clone();
@@ -46,7 +49,10 @@ async fn create_get_update_delete_with_metadata() {
     let rv2: u64 = updated.metadata.resource_version.as_deref().unwrap().parse().unwrap();
     assert!(rv2 > rv1);
     let err = cms.replace("a", &PostParams::default(), &cm).await.unwrap_err();
-    assert!(matches!(&err, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict"), "{err:?}");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict"),
+        "{err:?}"
+    );
     assert_eq!(updated.metadata.uid, created.metadata.uid, "uid is immutable");
 
     // generateName.
@@ -78,17 +84,35 @@ async fn generation_tracks_spec_and_status_is_separate() {
     assert_eq!(d["metadata"]["generation"], 1);
 
     // Label change: no generation bump. Spec change: bump.
-    let (_, d) = s.json(Method::PATCH, &format!("{path}/web"), &json!({"metadata": {"labels": {"x": "y"}}})).await;
+    let (_, d) = s
+        .json(
+            Method::PATCH,
+            &format!("{path}/web"),
+            &json!({"metadata": {"labels": {"x": "y"}}}),
+        )
+        .await;
     assert_eq!(d["metadata"]["generation"], 1);
-    let (_, d) = s.json(Method::PATCH, &format!("{path}/web"), &json!({"spec": {"replicas": 3}})).await;
+    let (_, d) = s
+        .json(Method::PATCH, &format!("{path}/web"), &json!({"spec": {"replicas": 3}}))
+        .await;
     assert_eq!(d["metadata"]["generation"], 2);
 
     // Status written through the main resource is ignored…
-    let (_, d) = s.json(Method::PATCH, &format!("{path}/web"), &json!({"status": {"replicas": 7}})).await;
+    let (_, d) = s
+        .json(
+            Method::PATCH,
+            &format!("{path}/web"),
+            &json!({"status": {"replicas": 7}}),
+        )
+        .await;
     assert!(d["status"]["replicas"].is_null(), "{d}");
     // …and spec written through status is ignored.
     let (code, d) = s
-        .json(Method::PATCH, &format!("{path}/web/status"), &json!({"status": {"replicas": 7}, "spec": {"replicas": 9}}))
+        .json(
+            Method::PATCH,
+            &format!("{path}/web/status"),
+            &json!({"status": {"replicas": 7}, "spec": {"replicas": 9}}),
+        )
         .await;
     assert_eq!(code, 200, "{d}");
     assert_eq!(d["status"]["replicas"], 7);
@@ -107,12 +131,20 @@ async fn scale_subresource() {
     assert_eq!(scale.spec.and_then(|s| s.replicas), Some(1));
     assert_eq!(scale.status.map(|s| s.selector), Some(Some("app=web".to_string())));
     deploys
-        .patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 4}})))
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
         .await
         .unwrap();
     assert_eq!(deploys.get("web").await.unwrap().spec.unwrap().replicas, Some(4));
     let (code, body) = s
-        .json(Method::PATCH, "/apis/apps/v1/namespaces/default/deployments/web/scale", &json!({"spec": {"replicas": -1}}))
+        .json(
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/default/deployments/web/scale",
+            &json!({"spec": {"replicas": -1}}),
+        )
         .await;
     assert_eq!(code, 422, "{body}");
     s.stop().await;
@@ -127,28 +159,50 @@ async fn patches_of_every_type() {
 
     // Strategic merge: containers merge by name, ports kept.
     let smp = json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox:1.37"}]}}}});
-    let out = deploys.patch("web", &PatchParams::default(), &Patch::Strategic(smp)).await.unwrap();
+    let out = deploys
+        .patch("web", &PatchParams::default(), &Patch::Strategic(smp))
+        .await
+        .unwrap();
     let c = &out.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
     assert_eq!(c.image.as_deref(), Some("busybox:1.37"));
     assert_eq!(c.ports.as_ref().map(|p| p.len()), Some(1));
 
     // Merge patch replaces the whole list.
     let mp = json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox:1.38"}]}}}});
-    let out = deploys.patch("web", &PatchParams::default(), &Patch::Merge(mp)).await.unwrap();
+    let out = deploys
+        .patch("web", &PatchParams::default(), &Patch::Merge(mp))
+        .await
+        .unwrap();
     let c = &out.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
     assert!(c.ports.is_none());
 
     // JSON patch, including a failing test op.
-    let jp: json_patch::Patch = serde_json::from_value(json!([{"op": "replace", "path": "/spec/replicas", "value": 2}])).unwrap();
-    let out = deploys.patch("web", &PatchParams::default(), &Patch::<()>::Json(jp)).await.unwrap();
+    let jp: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "replace", "path": "/spec/replicas", "value": 2}])).unwrap();
+    let out = deploys
+        .patch("web", &PatchParams::default(), &Patch::<()>::Json(jp))
+        .await
+        .unwrap();
     assert_eq!(out.spec.unwrap().replicas, Some(2));
-    let bad: json_patch::Patch = serde_json::from_value(json!([{"op": "test", "path": "/spec/replicas", "value": 5}])).unwrap();
-    let err = deploys.patch("web", &PatchParams::default(), &Patch::<()>::Json(bad)).await.unwrap_err();
-    assert!(matches!(&err, kube::Error::Api(st) if st.code == 422 || st.code == 400), "{err:?}");
+    let bad: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "test", "path": "/spec/replicas", "value": 5}])).unwrap();
+    let err = deploys
+        .patch("web", &PatchParams::default(), &Patch::<()>::Json(bad))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(st) if st.code == 422 || st.code == 400),
+        "{err:?}"
+    );
 
     // Unsupported patch content type.
     let (code, _) = s
-        .raw(Method::PATCH, "/apis/apps/v1/namespaces/default/deployments/web", Some(b"{}".to_vec()), "text/plain")
+        .raw(
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/default/deployments/web",
+            Some(b"{}".to_vec()),
+            "text/plain",
+        )
         .await;
     assert_eq!(code, 415);
     s.stop().await;
@@ -158,7 +212,12 @@ async fn patches_of_every_type() {
 async fn selectors_and_pagination() {
     let s = TestServer::start().await;
     let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), "default");
-    for (name, tier, env) in [("a", "web", "prod"), ("b", "web", "dev"), ("c", "db", "prod"), ("d", "cache", "")] {
+    for (name, tier, env) in [
+        ("a", "web", "prod"),
+        ("b", "web", "dev"),
+        ("c", "db", "prod"),
+        ("d", "cache", ""),
+    ] {
         let mut labels = serde_json::Map::new();
         labels.insert("tier".into(), json!(tier));
         if !env.is_empty() {
@@ -184,11 +243,29 @@ async fn selectors_and_pagination() {
         let got = names(cms.list(&ListParams::default().labels(sel)).await.unwrap());
         assert_eq!(got, want, "selector {sel}");
     }
-    let got = names(cms.list(&ListParams::default().fields("metadata.name=c")).await.unwrap());
+    let got = names(
+        cms.list(&ListParams::default().fields("metadata.name=c"))
+            .await
+            .unwrap(),
+    );
     assert_eq!(got, vec!["c"]);
-    let (code, body) = s.raw(Method::GET, "/api/v1/namespaces/default/configmaps?fieldSelector=spec.nope%3D1", None, "").await;
+    let (code, body) = s
+        .raw(
+            Method::GET,
+            "/api/v1/namespaces/default/configmaps?fieldSelector=spec.nope%3D1",
+            None,
+            "",
+        )
+        .await;
     assert_eq!(code, 400, "{body}");
-    let (code, _) = s.raw(Method::GET, "/api/v1/namespaces/default/configmaps?labelSelector=in%20in", None, "").await;
+    let (code, _) = s
+        .raw(
+            Method::GET,
+            "/api/v1/namespaces/default/configmaps?labelSelector=in%20in",
+            None,
+            "",
+        )
+        .await;
     assert_eq!(code, 400);
 
     // limit/continue.
@@ -196,7 +273,10 @@ async fn selectors_and_pagination() {
     assert_eq!(page1.items.len(), 3);
     let token = page1.metadata.continue_.clone().expect("continue token");
     assert_eq!(page1.metadata.remaining_item_count, Some(1));
-    let page2 = cms.list(&ListParams::default().limit(3).continue_token(&token)).await.unwrap();
+    let page2 = cms
+        .list(&ListParams::default().limit(3).continue_token(&token))
+        .await
+        .unwrap();
     assert_eq!(names(page2), vec!["d"]);
     s.stop().await;
 }
@@ -210,18 +290,35 @@ async fn pod_field_selectors_and_cluster_scope() {
         let (code, body) = s.json(Method::POST, "/api/v1/namespaces/default/pods", &pod).await;
         assert_eq!(code, 201, "{body}");
     }
-    let (_, list) = s.raw(Method::GET, "/api/v1/pods?fieldSelector=spec.nodeName%3Dn2", None, "").await;
+    let (_, list) = s
+        .raw(Method::GET, "/api/v1/pods?fieldSelector=spec.nodeName%3Dn2", None, "")
+        .await;
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["metadata"]["name"], "p2");
-    let (_, list) = s.raw(Method::GET, "/api/v1/pods?fieldSelector=status.phase%3DPending", None, "").await;
+    let (_, list) = s
+        .raw(
+            Method::GET,
+            "/api/v1/pods?fieldSelector=status.phase%3DPending",
+            None,
+            "",
+        )
+        .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     assert_eq!(list["kind"], "PodList");
 
-    let (code, ns) = s.json(Method::POST, "/api/v1/namespaces", &json!({"metadata": {"name": "other"}})).await;
+    let (code, ns) = s
+        .json(
+            Method::POST,
+            "/api/v1/namespaces",
+            &json!({"metadata": {"name": "other"}}),
+        )
+        .await;
     assert_eq!(code, 201, "{ns}");
     assert_eq!(ns["status"]["phase"], "Active");
-    let (code, _) = s.raw(Method::GET, "/api/v1/namespaces/default/namespaces", None, "").await;
+    let (code, _) = s
+        .raw(Method::GET, "/api/v1/namespaces/default/namespaces", None, "")
+        .await;
     assert_eq!(code, 404);
     s.stop().await;
 }
@@ -232,24 +329,47 @@ async fn delete_collection_and_preconditions() {
     let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), "default");
     for name in ["x1", "x2", "y1"] {
         let app = if name.starts_with('x') { "x" } else { "y" };
-        let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": app}}})).unwrap();
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": app}}})).unwrap();
         cms.create(&PostParams::default(), &cm).await.unwrap();
     }
-    cms.delete_collection(&DeleteParams::default(), &ListParams::default().labels("app=x")).await.unwrap();
-    let left: Vec<String> = cms.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|c| c.metadata.name).collect();
+    cms.delete_collection(&DeleteParams::default(), &ListParams::default().labels("app=x"))
+        .await
+        .unwrap();
+    let left: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
     assert_eq!(left, vec!["y1"]);
 
-    let dp = DeleteParams { preconditions: Some(kube::api::Preconditions { uid: Some("wrong".into()), resource_version: None }), ..Default::default() };
+    let dp = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: Some("wrong".into()),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
     let err = cms.delete("y1", &dp).await.unwrap_err();
     assert!(matches!(&err, kube::Error::Api(st) if st.code == 409), "{err:?}");
 
     // Finalizers hold an object until removed.
-    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})).unwrap();
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})).unwrap();
     cms.create(&PostParams::default(), &cm).await.unwrap();
     cms.delete("held", &DeleteParams::default()).await.unwrap();
     let held = cms.get("held").await.unwrap();
     assert!(held.metadata.deletion_timestamp.is_some());
-    cms.patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
     assert!(cms.get_opt("held").await.unwrap().is_none());
     s.stop().await;
 }

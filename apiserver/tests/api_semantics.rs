@@ -48,7 +48,10 @@ async fn deployment_defaults_and_validation() {
     assert_eq!(spec["replicas"], 1);
     assert_eq!(spec["revisionHistoryLimit"], 10);
     assert_eq!(spec["progressDeadlineSeconds"], 600);
-    assert_eq!(spec["strategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+    assert_eq!(
+        spec["strategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+    );
     let pod = &spec["template"]["spec"];
     assert_eq!(pod["restartPolicy"], "Always");
     assert_eq!(pod["dnsPolicy"], "ClusterFirst");
@@ -66,7 +69,14 @@ async fn deployment_defaults_and_validation() {
     assert_eq!(code, 422, "{st}");
     assert_eq!(st["reason"], "Invalid");
     assert_eq!(st["details"]["kind"], "Deployment");
-    assert!(st["details"]["causes"].as_array().unwrap().iter().any(|c| c["field"] == "spec.template.metadata.labels"), "{st}");
+    assert!(
+        st["details"]["causes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["field"] == "spec.template.metadata.labels"),
+        "{st}"
+    );
 
     // Bad names.
     let (code, st) = s.json(Method::POST, DEPLOYS, &deployment("Not_Valid")).await;
@@ -111,7 +121,13 @@ async fn services_get_cluster_ips_and_node_ports() {
     assert_eq!(b["spec"]["ports"][0]["nodePort"], 30080);
     let (code, st) = s.json(Method::POST, SERVICES, &svc("c", "NodePort", Some(30080))).await;
     assert_eq!(code, 422, "{st}");
-    assert!(st["message"].as_str().unwrap().contains("provided port is already allocated"), "{st}");
+    assert!(
+        st["message"]
+            .as_str()
+            .unwrap()
+            .contains("provided port is already allocated"),
+        "{st}"
+    );
     let (code, st) = s.json(Method::POST, SERVICES, &svc("d", "NodePort", Some(8080))).await;
     assert_eq!(code, 422, "{st}");
 
@@ -130,8 +146,11 @@ async fn services_get_cluster_ips_and_node_ports() {
 #[tokio::test]
 async fn secrets_fold_string_data() {
     let s = TestServer::start().await;
-    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"user": "admin"}});
-    let (code, out) = s.json(Method::POST, "/api/v1/namespaces/default/secrets", &secret).await;
+    let secret =
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"user": "admin"}});
+    let (code, out) = s
+        .json(Method::POST, "/api/v1/namespaces/default/secrets", &secret)
+        .await;
     assert_eq!(code, 201, "{out}");
     assert_eq!(out["data"]["user"], "YWRtaW4=");
     assert!(out.get("stringData").is_none());
@@ -147,40 +166,80 @@ async fn namespaces_missing_and_terminating() {
     assert_eq!(code, 404, "{st}");
     assert_eq!(st["message"], "namespaces \"nowhere\" not found");
 
-    s.json(Method::POST, "/api/v1/namespaces", &json!({"metadata": {"name": "doomed"}})).await;
+    s.json(
+        Method::POST,
+        "/api/v1/namespaces",
+        &json!({"metadata": {"name": "doomed"}}),
+    )
+    .await;
     let (code, _) = s.json(Method::POST, "/api/v1/namespaces/doomed/configmaps", &cm).await;
     assert_eq!(code, 201);
     let (code, ns) = s.raw(Method::DELETE, "/api/v1/namespaces/doomed", None, "").await;
     assert_eq!(code, 200, "{ns}");
     assert_eq!(ns["status"]["phase"], "Terminating");
-    let (code, st) = s.json(Method::POST, "/api/v1/namespaces/doomed/configmaps", &json!({"metadata": {"name": "y"}})).await;
+    let (code, st) = s
+        .json(
+            Method::POST,
+            "/api/v1/namespaces/doomed/configmaps",
+            &json!({"metadata": {"name": "y"}}),
+        )
+        .await;
     if code != 404 {
         // Still terminating: creation is forbidden with Kubernetes' message.
         assert_eq!(code, 403, "{st}");
-        assert!(st["message"].as_str().unwrap().contains("because it is being terminated"), "{st}");
+        assert!(
+            st["message"]
+                .as_str()
+                .unwrap()
+                .contains("because it is being terminated"),
+            "{st}"
+        );
     }
     // The namespace controller empties and removes it.
-    poll("namespace removal", || async { s.raw(Method::GET, "/api/v1/namespaces/doomed", None, "").await.0 == 404 }).await;
+    poll("namespace removal", || async {
+        s.raw(Method::GET, "/api/v1/namespaces/doomed", None, "").await.0 == 404
+    })
+    .await;
     s.stop().await;
 }
 
 #[tokio::test]
 async fn default_service_account_and_garbage_collection() {
     let s = TestServer::start().await;
-    s.json(Method::POST, "/api/v1/namespaces", &json!({"metadata": {"name": "gc"}})).await;
-    poll("default ServiceAccount", || async { s.raw(Method::GET, "/api/v1/namespaces/gc/serviceaccounts/default", None, "").await.0 == 200 }).await;
+    s.json(Method::POST, "/api/v1/namespaces", &json!({"metadata": {"name": "gc"}}))
+        .await;
+    poll("default ServiceAccount", || async {
+        s.raw(Method::GET, "/api/v1/namespaces/gc/serviceaccounts/default", None, "")
+            .await
+            .0
+            == 200
+    })
+    .await;
 
-    let (_, owner) = s.json(Method::POST, "/api/v1/namespaces/gc/configmaps", &json!({"metadata": {"name": "owner"}})).await;
+    let (_, owner) = s
+        .json(
+            Method::POST,
+            "/api/v1/namespaces/gc/configmaps",
+            &json!({"metadata": {"name": "owner"}}),
+        )
+        .await;
     let uid = owner["metadata"]["uid"].as_str().unwrap().to_string();
     for name in ["dep1", "dep2"] {
         let dep = json!({"metadata": {"name": name, "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]}});
         let (code, body) = s.json(Method::POST, "/api/v1/namespaces/gc/configmaps", &dep).await;
         assert_eq!(code, 201, "{body}");
     }
-    s.raw(Method::DELETE, "/api/v1/namespaces/gc/configmaps/owner", None, "").await;
+    s.raw(Method::DELETE, "/api/v1/namespaces/gc/configmaps/owner", None, "")
+        .await;
     poll("dependents collected", || async {
-        s.raw(Method::GET, "/api/v1/namespaces/gc/configmaps/dep1", None, "").await.0 == 404
-            && s.raw(Method::GET, "/api/v1/namespaces/gc/configmaps/dep2", None, "").await.0 == 404
+        s.raw(Method::GET, "/api/v1/namespaces/gc/configmaps/dep1", None, "")
+            .await
+            .0
+            == 404
+            && s.raw(Method::GET, "/api/v1/namespaces/gc/configmaps/dep2", None, "")
+                .await
+                .0
+                == 404
     })
     .await;
     s.stop().await;
@@ -193,8 +252,21 @@ async fn discovery_version_and_authentication() {
     assert_eq!(code, 200);
     assert_eq!(v["major"], "1");
     let (_, apis) = s.raw(Method::GET, "/apis", None, "").await;
-    let groups: Vec<&str> = apis["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
-    for g in ["apps", "batch", "autoscaling", "networking.k8s.io", "rbac.authorization.k8s.io", "policy", "events.k8s.io"] {
+    let groups: Vec<&str> = apis["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    for g in [
+        "apps",
+        "batch",
+        "autoscaling",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "policy",
+        "events.k8s.io",
+    ] {
         assert!(groups.contains(&g), "{g} missing from {groups:?}");
     }
     let discovery = kube::discovery::Discovery::new(s.client.clone()).run().await.unwrap();
@@ -213,28 +285,60 @@ async fn discovery_version_and_authentication() {
 async fn limits_and_malformed_input() {
     let s = TestServer::start().await;
     let path = "/api/v1/namespaces/default/configmaps";
-    let (code, st) = s.raw(Method::POST, path, Some(b"{not json".to_vec()), "application/json").await;
+    let (code, st) = s
+        .raw(Method::POST, path, Some(b"{not json".to_vec()), "application/json")
+        .await;
     assert_eq!(code, 400, "{st}");
     assert_eq!(st["kind"], "Status");
-    let (code, _) = s.raw(Method::POST, path, Some(b"metadata:\n  name: from-yaml\n".to_vec()), "application/yaml").await;
+    let (code, _) = s
+        .raw(
+            Method::POST,
+            path,
+            Some(b"metadata:\n  name: from-yaml\n".to_vec()),
+            "application/yaml",
+        )
+        .await;
     assert_eq!(code, 201);
-    let (code, _) = s.raw(Method::POST, path, Some(b"\x08\x01".to_vec()), "application/vnd.kubernetes.protobuf").await;
+    let (code, _) = s
+        .raw(
+            Method::POST,
+            path,
+            Some(b"\x08\x01".to_vec()),
+            "application/vnd.kubernetes.protobuf",
+        )
+        .await;
     assert_eq!(code, 415);
 
     let big = "x".repeat(3 * 1024 * 1024 + 10);
-    let body = json!({"metadata": {"name": "huge"}, "data": {"k": big}}).to_string().into_bytes();
+    let body = json!({"metadata": {"name": "huge"}, "data": {"k": big}})
+        .to_string()
+        .into_bytes();
     let (code, _) = s.raw(Method::POST, path, Some(body), "application/json").await;
     assert_eq!(code, 413);
     let large = "x".repeat(2 * 1024 * 1024);
-    let body = json!({"metadata": {"name": "large"}, "data": {"k": large}}).to_string().into_bytes();
+    let body = json!({"metadata": {"name": "large"}, "data": {"k": large}})
+        .to_string()
+        .into_bytes();
     let (code, _) = s.raw(Method::POST, path, Some(body), "application/json").await;
     assert!(code == 413 || code == 422, "{code}");
 
     assert_eq!(s.raw(Method::GET, "/api/v1/widgets", None, "").await.0, 404);
     assert_eq!(s.raw(Method::GET, "/apis/nope.io/v1", None, "").await.0, 404);
-    assert_eq!(s.raw(Method::PUT, path, Some(b"{}".to_vec()), "application/json").await.0, 405);
+    assert_eq!(
+        s.raw(Method::PUT, path, Some(b"{}".to_vec()), "application/json")
+            .await
+            .0,
+        405
+    );
     assert_eq!(s.raw(Method::DELETE, "/api/v1/namespaces", None, "").await.0, 405);
-    let (code, _) = s.raw(Method::POST, "/api/v1/namespaces/default/pods", Some(br#"{"kind":"Service","apiVersion":"v1","metadata":{"name":"p"}}"#.to_vec()), "application/json").await;
+    let (code, _) = s
+        .raw(
+            Method::POST,
+            "/api/v1/namespaces/default/pods",
+            Some(br#"{"kind":"Service","apiVersion":"v1","metadata":{"name":"p"}}"#.to_vec()),
+            "application/json",
+        )
+        .await;
     assert_eq!(code, 400);
     s.stop().await;
 }

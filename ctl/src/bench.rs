@@ -57,7 +57,11 @@ pub fn run(bench: Bench) -> Result<()> {
     rt.block_on(async move {
         match bench {
             Bench::Startup { runs } => startup(runs).await,
-            Bench::Api { clients, seconds, watchers } => api(clients, Duration::from_secs(seconds), watchers).await,
+            Bench::Api {
+                clients,
+                seconds,
+                watchers,
+            } => api(clients, Duration::from_secs(seconds), watchers).await,
             Bench::Churn { minutes, interval } => churn(minutes, Duration::from_secs(interval)).await,
         }
     })
@@ -74,7 +78,13 @@ impl ServerProcess {
     fn spawn(dir: &Path) -> Result<ServerProcess> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = Command::new(std::env::current_exe()?)
-            .args(["server", "--bind-address", "127.0.0.1", "--https-port", &port.to_string()])
+            .args([
+                "server",
+                "--bind-address",
+                "127.0.0.1",
+                "--https-port",
+                &port.to_string(),
+            ])
             .arg("--data-dir")
             .arg(dir.join("data"))
             .arg("--write-kubeconfig")
@@ -85,7 +95,11 @@ impl ServerProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .context("starting k1s server")?;
-        Ok(ServerProcess { child, dir: dir.to_path_buf(), port })
+        Ok(ServerProcess {
+            child,
+            dir: dir.to_path_buf(),
+            port,
+        })
     }
 
     fn pid(&self) -> u32 {
@@ -252,9 +266,22 @@ async fn startup(runs: usize) -> Result<()> {
     }
     first.sort();
     again.sort();
-    println!("start to /readyz, fresh data dir:    median {} max {} ({} runs)", ms(percentile(&first, 0.5)), ms(percentile(&first, 1.0)), runs);
-    println!("start to /readyz, existing data dir: median {} max {} ({} runs)", ms(percentile(&again, 0.5)), ms(percentile(&again, 1.0)), runs);
-    println!("idle RSS after 5 s with the built-in objects: {:.1} MB", rss as f64 / 1024.0);
+    println!(
+        "start to /readyz, fresh data dir:    median {} max {} ({} runs)",
+        ms(percentile(&first, 0.5)),
+        ms(percentile(&first, 1.0)),
+        runs
+    );
+    println!(
+        "start to /readyz, existing data dir: median {} max {} ({} runs)",
+        ms(percentile(&again, 0.5)),
+        ms(percentile(&again, 1.0)),
+        runs
+    );
+    println!(
+        "idle RSS after 5 s with the built-in objects: {:.1} MB",
+        rss as f64 / 1024.0
+    );
     Ok(())
 }
 
@@ -316,7 +343,13 @@ async fn api(clients: usize, phase: Duration, watchers: usize) -> Result<()> {
             let mut i = 0usize;
             while Instant::now() < stop {
                 let t = Instant::now();
-                let (code, _) = conn.send(Method::GET, &format!("/api/v1/namespaces/default/configmaps/c{c}-{}", i % 8), None).await?;
+                let (code, _) = conn
+                    .send(
+                        Method::GET,
+                        &format!("/api/v1/namespaces/default/configmaps/c{c}-{}", i % 8),
+                        None,
+                    )
+                    .await?;
                 if code != 200 {
                     bail!("get answered {code}");
                 }
@@ -354,8 +387,12 @@ async fn api(clients: usize, phase: Duration, watchers: usize) -> Result<()> {
 async fn watch_latency(server: &ServerProcess, tls: Arc<rustls::ClientConfig>, watchers: usize) -> Result<()> {
     use futures::StreamExt;
     let mut conn = Conn::open(server.port, tls.clone()).await?;
-    conn.send(Method::POST, "/api/v1/namespaces", Some(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "watch"}})))
-        .await?;
+    conn.send(
+        Method::POST,
+        "/api/v1/namespaces",
+        Some(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "watch"}})),
+    )
+    .await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String, Instant)>();
     for w in 0..watchers {
         let tls = tls.clone();
@@ -391,7 +428,9 @@ async fn watch_latency(server: &ServerProcess, tls: Arc<rustls::ClientConfig>, w
     for i in 0..events {
         let name = format!("e{i}");
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
-        let (code, _) = conn.send(Method::POST, "/api/v1/namespaces/watch/configmaps", Some(&cm)).await?;
+        let (code, _) = conn
+            .send(Method::POST, "/api/v1/namespaces/watch/configmaps", Some(&cm))
+            .await?;
         if code != 201 {
             bail!("create answered {code}");
         }

@@ -17,7 +17,11 @@ use tracing::{error, info};
 pub const DEFAULT_KUBECONFIG: &str = "/etc/k1s/k1s.yaml";
 
 #[derive(Parser)]
-#[command(name = "k1s", version, about = "A one-node Kubernetes: API server, controllers and node in one binary")]
+#[command(
+    name = "k1s",
+    version,
+    about = "A one-node Kubernetes: API server, controllers and node in one binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -56,7 +56,10 @@ pub trait ObjectMeta {
     }
     /// `metadata.generation` (0 when unset).
     fn generation(&self) -> i64 {
-        self.metadata().and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(0)
+        self.metadata()
+            .and_then(|m| m.get("generation"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
     }
     /// A string map of `metadata` (labels or annotations).
     fn meta_map(&self, field: &str) -> Option<&Map<String, Value>> {

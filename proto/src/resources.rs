@@ -73,7 +73,16 @@ impl ResourceInfo {
     /// The verbs served on the main resource, in Kubernetes' discovery order.
     pub fn verbs(&self) -> &'static [&'static str] {
         if self.delete_collection {
-            &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+            &[
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ]
         } else {
             &["create", "delete", "get", "list", "patch", "update", "watch"]
         }
@@ -81,7 +90,11 @@ impl ResourceInfo {
 
     /// Store key prefix for all objects of this resource, ending in `/`.
     pub fn storage_prefix(&self) -> String {
-        let group = if self.storage_group.is_empty() { "core" } else { self.storage_group };
+        let group = if self.storage_group.is_empty() {
+            "core"
+        } else {
+            self.storage_group
+        };
         format!("/registry/{}/{}/", group, self.storage_resource)
     }
 
@@ -208,7 +221,9 @@ pub fn group_versions() -> Vec<(&'static str, Vec<&'static str>)> {
 
 /// The resources served in one group/version.
 pub fn resources_in<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'static ResourceInfo> + 'a {
-    RESOURCES.iter().filter(move |r| r.group == group && r.version == version)
+    RESOURCES
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
 }
 
 /// Finds the resource served at `group/version/plural`.
@@ -224,7 +239,11 @@ pub fn find_kind(api_version: &str, kind: &str) -> Option<&'static ResourceInfo>
     RESOURCES
         .iter()
         .find(|r| r.group == group && r.version == version && r.kind == kind)
-        .or_else(|| RESOURCES.iter().find(|r| r.group == group && r.kind == kind && r.is_storage_version()))
+        .or_else(|| {
+            RESOURCES
+                .iter()
+                .find(|r| r.group == group && r.kind == kind && r.is_storage_version())
+        })
 }
 
 /// The storage-version entry that holds objects of `info`.
@@ -232,9 +251,7 @@ pub fn storage_of(info: &ResourceInfo) -> &'static ResourceInfo {
     RESOURCES
         .iter()
         .find(|r| {
-            r.group == info.storage_group
-                && r.plural == info.storage_resource
-                && r.version == info.storage_version
+            r.group == info.storage_group && r.plural == info.storage_resource && r.version == info.storage_version
         })
         .unwrap_or_else(|| {
             // Every entry's storage fields name an entry of this table (checked by a test).
@@ -270,10 +287,16 @@ mod tests {
     #[test]
     fn keys_and_names() {
         let deploy = find("apps", "v1", "deployments").unwrap();
-        assert_eq!(deploy.storage_key(Some("default"), "web"), "/registry/apps/deployments/default/web");
+        assert_eq!(
+            deploy.storage_key(Some("default"), "web"),
+            "/registry/apps/deployments/default/web"
+        );
         assert_eq!(deploy.qualified_resource(), "deployments.apps");
         let ns = find("", "v1", "namespaces").unwrap();
-        assert_eq!(ns.storage_key(Some("ignored"), "kube-system"), "/registry/core/namespaces/kube-system");
+        assert_eq!(
+            ns.storage_key(Some("ignored"), "kube-system"),
+            "/registry/core/namespaces/kube-system"
+        );
         assert!(!ns.verbs().contains(&"deletecollection"));
         let hpa1 = find("autoscaling", "v1", "horizontalpodautoscalers").unwrap();
         assert_eq!(storage_of(hpa1).version, "v2");

@@ -62,8 +62,12 @@ impl ApiError {
 
     /// 404 `pods "x" not found`.
     pub fn not_found(info: &ResourceInfo, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{} \"{}\" not found", info.qualified_resource(), name))
-            .with_resource(info, name)
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{}\" not found", info.qualified_resource(), name),
+        )
+        .with_resource(info, name)
     }
 
     /// 404 for a path no resource is served at.
@@ -73,8 +77,12 @@ impl ApiError {
 
     /// 409 `pods "x" already exists`.
     pub fn already_exists(info: &ResourceInfo, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{} \"{}\" already exists", info.qualified_resource(), name))
-            .with_resource(info, name)
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{}\" already exists", info.qualified_resource(), name),
+        )
+        .with_resource(info, name)
     }
 
     /// 409 optimistic-concurrency conflict.
@@ -91,7 +99,12 @@ impl ApiError {
         Self::new(
             409,
             "Conflict",
-            format!("Operation cannot be fulfilled on {} \"{}\": {}", info.qualified_resource(), name, why),
+            format!(
+                "Operation cannot be fulfilled on {} \"{}\": {}",
+                info.qualified_resource(),
+                name,
+                why
+            ),
         )
         .with_resource(info, name)
     }
@@ -101,9 +114,16 @@ impl ApiError {
         let list = if errors.len() == 1 {
             errors[0].to_string()
         } else {
-            format!("[{}]", errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", "))
+            format!(
+                "[{}]",
+                errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+            )
         };
-        let mut e = Self::new(422, "Invalid", format!("{} \"{}\" is invalid: {}", info.qualified_kind(), name, list));
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!("{} \"{}\" is invalid: {}", info.qualified_kind(), name, list),
+        );
         e.name = Some(name.to_string());
         e.group = Some(info.group.to_string());
         e.kind = Some(info.kind.to_string());
@@ -118,8 +138,12 @@ impl ApiError {
 
     /// 403 `pods "x" is forbidden: why`.
     pub fn forbidden(info: &ResourceInfo, name: &str, why: &str) -> Self {
-        Self::new(403, "Forbidden", format!("{} \"{}\" is forbidden: {}", info.qualified_resource(), name, why))
-            .with_resource(info, name)
+        Self::new(
+            403,
+            "Forbidden",
+            format!("{} \"{}\" is forbidden: {}", info.qualified_resource(), name, why),
+        )
+        .with_resource(info, name)
     }
 
     /// 401 Unauthorized.
@@ -129,12 +153,20 @@ impl ApiError {
 
     /// 405 MethodNotAllowed.
     pub fn method_not_allowed() -> Self {
-        Self::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
     }
 
     /// 410 Expired: a watch or list from a compacted revision.
     pub fn expired(requested: u64, oldest: u64) -> Self {
-        Self::new(410, "Expired", format!("too old resource version: {requested} ({oldest})"))
+        Self::new(
+            410,
+            "Expired",
+            format!("too old resource version: {requested} ({oldest})"),
+        )
     }
 
     /// 413 RequestEntityTooLarge.
@@ -222,7 +254,10 @@ impl ApiError {
         let d = &v["details"];
         e.name = d["name"].as_str().map(String::from);
         // Core-group details omit `group`; keep it as "" when the details name an object.
-        e.group = d["group"].as_str().map(String::from).or_else(|| e.name.as_ref().map(|_| String::new()));
+        e.group = d["group"]
+            .as_str()
+            .map(String::from)
+            .or_else(|| e.name.as_ref().map(|_| String::new()));
         e.kind = d["kind"].as_str().map(String::from);
         if let Some(causes) = d["causes"].as_array() {
             e.causes = causes
@@ -286,12 +321,20 @@ pub struct FieldError {
 impl FieldError {
     /// `field: Required value`.
     pub fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        FieldError { field: field.into(), kind: FieldErrorType::Required, detail: detail.into() }
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorType::Required,
+            detail: detail.into(),
+        }
     }
 
     /// `field: Invalid value: "v": detail`.
     pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
-        FieldError { field: field.into(), kind: FieldErrorType::Invalid(value.into()), detail: detail.into() }
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorType::Invalid(value.into()),
+            detail: detail.into(),
+        }
     }
 
     /// `field: Unsupported value: "v": supported values: "a", "b"`.
@@ -305,22 +348,38 @@ impl FieldError {
 
     /// `field: Duplicate value: "v"`.
     pub fn duplicate(field: impl Into<String>, value: impl Into<Value>) -> Self {
-        FieldError { field: field.into(), kind: FieldErrorType::Duplicate(value.into()), detail: String::new() }
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorType::Duplicate(value.into()),
+            detail: String::new(),
+        }
     }
 
     /// `field: Forbidden: detail`.
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        FieldError { field: field.into(), kind: FieldErrorType::Forbidden, detail: detail.into() }
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorType::Forbidden,
+            detail: detail.into(),
+        }
     }
 
     /// `field: Too long: must have at most N bytes`.
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
-        FieldError { field: field.into(), kind: FieldErrorType::TooLong(max), detail: String::new() }
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorType::TooLong(max),
+            detail: String::new(),
+        }
     }
 
     /// `field: Too many: n: must have at most max items`.
     pub fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Self {
-        FieldError { field: field.into(), kind: FieldErrorType::TooMany(actual, max), detail: String::new() }
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorType::TooMany(actual, max),
+            detail: String::new(),
+        }
     }
 
     /// The `StatusCause` reason.
@@ -367,7 +426,11 @@ impl FieldError {
 
     /// The `details.causes` entry.
     pub fn cause(&self) -> Cause {
-        Cause { reason: self.reason().into(), message: self.body(), field: self.field.clone() }
+        Cause {
+            reason: self.reason().into(),
+            message: self.body(),
+            field: self.field.clone(),
+        }
     }
 }
 
@@ -424,7 +487,10 @@ mod tests {
     fn invalid_lists_causes() {
         let p = find("", "v1", "pods").unwrap();
         let one = ApiError::invalid(p, "x", &[FieldError::required("spec.containers[0].image", "")]);
-        assert_eq!(one.message, "Pod \"x\" is invalid: spec.containers[0].image: Required value");
+        assert_eq!(
+            one.message,
+            "Pod \"x\" is invalid: spec.containers[0].image: Required value"
+        );
         let two = ApiError::invalid(
             p,
             "x",

@@ -17,7 +17,11 @@ pub fn k1s_binary() -> PathBuf {
     }
     // Test executables live in <target>/<profile>/deps/.
     let exe = std::env::current_exe().unwrap_or_default();
-    let profile_dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     profile_dir.join("k1s")
 }
 
@@ -189,7 +193,11 @@ impl Server {
     pub fn kubectl_err(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
         if out.status.success() {
-            panic!("kubectl {} unexpectedly succeeded:\n{}", args.join(" "), String::from_utf8_lossy(&out.stdout));
+            panic!(
+                "kubectl {} unexpectedly succeeded:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout)
+            );
         }
         String::from_utf8_lossy(&out.stderr).into_owned()
     }

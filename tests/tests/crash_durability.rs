@@ -72,6 +72,11 @@ async fn acknowledged_writes_survive_kill_9() {
         .filter_map(|cm| cm.metadata.name)
         .collect();
     let lost: Vec<&String> = acked.difference(&present).collect();
-    assert!(lost.is_empty(), "{} acknowledged writes lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
     eprintln!("{} acknowledged writes, all present after kill -9", acked.len());
 }

@@ -47,13 +47,31 @@ fn json(s: &str) -> Value {
 fn discovery_and_cluster_info() {
     let server = Server::start().expect("server starts");
     let info = server.kubectl_ok(&["cluster-info"]);
-    assert!(info.contains("Kubernetes control plane is running at https://127.0.0.1"), "{info}");
+    assert!(
+        info.contains("Kubernetes control plane is running at https://127.0.0.1"),
+        "{info}"
+    );
     let resources = server.kubectl_ok(&["api-resources"]);
-    for line in ["deployments", "deploy", "apps/v1", "horizontalpodautoscalers", "hpa", "cronjobs", "cj"] {
+    for line in [
+        "deployments",
+        "deploy",
+        "apps/v1",
+        "horizontalpodautoscalers",
+        "hpa",
+        "cronjobs",
+        "cj",
+    ] {
         assert!(resources.contains(line), "api-resources lacks {line}:\n{resources}");
     }
     let versions = server.kubectl_ok(&["api-versions"]);
-    for v in ["apps/v1", "autoscaling/v1", "autoscaling/v2", "batch/v1", "rbac.authorization.k8s.io/v1", "v1"] {
+    for v in [
+        "apps/v1",
+        "autoscaling/v1",
+        "autoscaling/v2",
+        "batch/v1",
+        "rbac.authorization.k8s.io/v1",
+        "v1",
+    ] {
         assert!(versions.lines().any(|l| l == v), "api-versions lacks {v}:\n{versions}");
     }
     let ns = server.kubectl_ok(&["get", "ns", "-o", "name"]);
@@ -63,7 +81,10 @@ fn discovery_and_cluster_info() {
     let svc = json(&server.kubectl_ok(&["get", "svc", "kubernetes", "-n", "default", "-o", "json"]));
     assert_eq!(svc["spec"]["clusterIP"], "10.43.0.1");
     let version = server.kubectl_ok(&["version", "-o", "json"]);
-    assert!(json(&version)["serverVersion"]["gitVersion"].as_str().unwrap_or("").starts_with("v1.33"));
+    assert!(json(&version)["serverVersion"]["gitVersion"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("v1.33"));
 }
 
 #[test]
@@ -72,12 +93,28 @@ fn objects_through_kubectl_survive_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
 
     server.kubectl_ok(&["create", "namespace", "lab"]);
-    server.kubectl_ok(&["create", "configmap", "plain", "-n", "lab", "--from-literal=a=1", "--from-literal=b=two"]);
+    server.kubectl_ok(&[
+        "create",
+        "configmap",
+        "plain",
+        "-n",
+        "lab",
+        "--from-literal=a=1",
+        "--from-literal=b=two",
+    ]);
     let file = dir.path().join("app.properties");
     std::fs::write(&file, "color=blue\n").expect("write");
     let from_file = format!("--from-file={}", file.display());
     server.kubectl_ok(&["create", "configmap", "filed", "-n", "lab", &from_file]);
-    server.kubectl_ok(&["create", "secret", "generic", "creds", "-n", "lab", "--from-literal=password=s3cret"]);
+    server.kubectl_ok(&[
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "-n",
+        "lab",
+        "--from-literal=password=s3cret",
+    ]);
 
     let cm = json(&server.kubectl_ok(&["get", "cm", "filed", "-n", "lab", "-o", "json"]));
     assert_eq!(cm["data"]["app.properties"], "color=blue\n");
@@ -89,10 +126,16 @@ fn objects_through_kubectl_survive_restart() {
     let manifest = dir.path().join("deploy.yaml");
     std::fs::write(&manifest, DEPLOYMENT).expect("write");
     let m = manifest.to_str().expect("utf-8 path");
-    assert!(server.kubectl_ok(&["apply", "-f", m]).contains("deployment.apps/web created"));
-    assert!(server.kubectl_ok(&["apply", "-f", m]).contains("deployment.apps/web unchanged"));
+    assert!(server
+        .kubectl_ok(&["apply", "-f", m])
+        .contains("deployment.apps/web created"));
+    assert!(server
+        .kubectl_ok(&["apply", "-f", m])
+        .contains("deployment.apps/web unchanged"));
     std::fs::write(&manifest, DEPLOYMENT.replace("value: one", "value: two")).expect("write");
-    assert!(server.kubectl_ok(&["apply", "-f", m]).contains("deployment.apps/web configured"));
+    assert!(server
+        .kubectl_ok(&["apply", "-f", m])
+        .contains("deployment.apps/web configured"));
     let d = json(&server.kubectl_ok(&["get", "deploy", "web", "-n", "lab", "-o", "json"]));
     assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"], "two");
     assert_eq!(d["metadata"]["generation"], 2);
@@ -101,22 +144,51 @@ fn objects_through_kubectl_survive_restart() {
 
     // Output formats.
     let yaml = server.kubectl_ok(&["get", "deploy", "web", "-n", "lab", "-o", "yaml"]);
-    assert!(yaml.contains("kind: Deployment") && yaml.contains("name: web"), "{yaml}");
+    assert!(
+        yaml.contains("kind: Deployment") && yaml.contains("name: web"),
+        "{yaml}"
+    );
     let jp = server.kubectl_ok(&["get", "deploy", "web", "-n", "lab", "-o", "jsonpath={.spec.replicas}"]);
     assert_eq!(jp.trim(), "2");
     let wide = server.kubectl_ok(&["get", "deploy", "-n", "lab", "-o", "wide"]);
     // Kind-specific columns come with server-side tables (issue 3); here the row must be there.
     assert!(wide.lines().any(|l| l.starts_with("web ")), "{wide}");
     let names = server.kubectl_ok(&["get", "cm", "-n", "lab", "-o", "name"]);
-    assert!(names.contains("configmap/plain") && names.contains("configmap/filed"), "{names}");
+    assert!(
+        names.contains("configmap/plain") && names.contains("configmap/filed"),
+        "{names}"
+    );
 
     // label, annotate, the three patch types, scale.
     server.kubectl_ok(&["label", "cm", "plain", "-n", "lab", "tier=backend"]);
     server.kubectl_ok(&["annotate", "cm", "plain", "-n", "lab", "note=hello"]);
-    server.kubectl_ok(&["patch", "cm", "plain", "-n", "lab", "--type=merge", "-p", r#"{"data":{"c":"3"}}"#]);
-    server.kubectl_ok(&["patch", "cm", "plain", "-n", "lab", "--type=json", "-p", r#"[{"op":"remove","path":"/data/a"}]"#]);
     server.kubectl_ok(&[
-        "patch", "deploy", "web", "-n", "lab", "-p",
+        "patch",
+        "cm",
+        "plain",
+        "-n",
+        "lab",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"c":"3"}}"#,
+    ]);
+    server.kubectl_ok(&[
+        "patch",
+        "cm",
+        "plain",
+        "-n",
+        "lab",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/data/a"}]"#,
+    ]);
+    server.kubectl_ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "lab",
+        "-p",
         r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"busybox:1.37"}]}}}}"#,
     ]);
     let cm = json(&server.kubectl_ok(&["get", "cm", "plain", "-n", "lab", "-o", "json"]));
@@ -132,7 +204,10 @@ fn objects_through_kubectl_survive_restart() {
     let c = &d["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["image"], "busybox:1.37");
     assert_eq!(c["ports"][0]["containerPort"], 8080, "strategic merge kept the port");
-    let rv_before_restart: u64 = d["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok()).expect("rv");
+    let rv_before_restart: u64 = d["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("rv");
 
     // Restart: everything is still there, and a watch from an old revision replays.
     server.stop().expect("stop");
@@ -146,7 +221,9 @@ fn objects_through_kubectl_survive_restart() {
         &format!("/api/v1/namespaces/lab/configmaps?watch=1&resourceVersion={rv_before_restart}&timeoutSeconds=2"),
     ]);
     assert!(
-        replay.lines().any(|l| l.contains("\"MODIFIED\"") && l.contains("\"after\":\"restart\"")),
+        replay
+            .lines()
+            .any(|l| l.contains("\"MODIFIED\"") && l.contains("\"after\":\"restart\"")),
         "watch from {rv_before_restart} did not replay the change:\n{replay}"
     );
 }
@@ -172,19 +249,29 @@ fn get_watch_sees_changes() {
             }
         }
     });
-    let has = |needle: &str| seen.lock().map(|s| s.iter().any(|l| l.contains(needle))).unwrap_or(false);
+    let has = |needle: &str| {
+        seen.lock()
+            .map(|s| s.iter().any(|l| l.contains(needle)))
+            .unwrap_or(false)
+    };
     wait_for("initial ADDED", Duration::from_secs(10), || has("ADDED").then_some(()));
     server.kubectl_ok(&["label", "configmap", "watched", "seen=yes"]);
-    wait_for("MODIFIED from the watch", Duration::from_secs(10), || has("MODIFIED").then_some(()));
+    wait_for("MODIFIED from the watch", Duration::from_secs(10), || {
+        has("MODIFIED").then_some(())
+    });
     server.kubectl_ok(&["delete", "configmap", "watched"]);
-    wait_for("DELETED from the watch", Duration::from_secs(10), || has("DELETED").then_some(()));
+    wait_for("DELETED from the watch", Duration::from_secs(10), || {
+        has("DELETED").then_some(())
+    });
     let _ = child.kill();
     let _ = child.wait();
 }
 
 /// Creates a Deployment and a ReplicaSet it owns, as the Deployment controller would.
 fn deployment_with_replicaset(server: &Server, ns: &str, name: &str) {
-    let manifest = DEPLOYMENT.replace("namespace: lab", &format!("namespace: {ns}")).replace("name: web\n  namespace", &format!("name: {name}\n  namespace"));
+    let manifest = DEPLOYMENT
+        .replace("namespace: lab", &format!("namespace: {ns}"))
+        .replace("name: web\n  namespace", &format!("name: {name}\n  namespace"));
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(&manifest));
     let uid = server.kubectl_ok(&["get", "deploy", name, "-n", ns, "-o", "jsonpath={.metadata.uid}"]);
     let rs = format!(
@@ -209,14 +296,38 @@ fn cascading_deletes_and_namespace_deletion() {
     });
 
     deployment_with_replicaset(&server, "cascade", "fg");
-    server.kubectl_ok(&["delete", "deploy", "fg", "-n", "cascade", "--cascade=foreground", "--timeout=30s"]);
+    server.kubectl_ok(&[
+        "delete",
+        "deploy",
+        "fg",
+        "-n",
+        "cascade",
+        "--cascade=foreground",
+        "--timeout=30s",
+    ]);
     let gone = server.kubectl(&["get", "rs", "fg-rs", "-n", "cascade"]);
-    assert!(!gone.status.success(), "foreground delete returned before the ReplicaSet was gone");
+    assert!(
+        !gone.status.success(),
+        "foreground delete returned before the ReplicaSet was gone"
+    );
 
     deployment_with_replicaset(&server, "cascade", "or");
-    server.kubectl_ok(&["delete", "deploy", "or", "-n", "cascade", "--cascade=orphan", "--timeout=30s"]);
+    server.kubectl_ok(&[
+        "delete",
+        "deploy",
+        "or",
+        "-n",
+        "cascade",
+        "--cascade=orphan",
+        "--timeout=30s",
+    ]);
     let rs = json(&server.kubectl_ok(&["get", "rs", "or-rs", "-n", "cascade", "-o", "json"]));
-    assert!(rs["metadata"].get("ownerReferences").is_none_or(|r| r.as_array().is_some_and(|a| a.is_empty())), "{rs}");
+    assert!(
+        rs["metadata"]
+            .get("ownerReferences")
+            .is_none_or(|r| r.as_array().is_some_and(|a| a.is_empty())),
+        "{rs}"
+    );
 
     server.kubectl_ok(&["create", "configmap", "inside", "-n", "cascade", "--from-literal=a=b"]);
     server.kubectl_ok(&["delete", "namespace", "cascade", "--timeout=60s"]);

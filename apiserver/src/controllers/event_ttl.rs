@@ -32,7 +32,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { ttl: Duration::from_secs(3600), interval: Duration::from_secs(60), page_size: 500 }
+        Config {
+            ttl: Duration::from_secs(3600),
+            interval: Duration::from_secs(60),
+            page_size: 500,
+        }
     }
 }
 
@@ -40,7 +44,10 @@ impl Default for Config {
 pub fn spawn(api: Arc<Api>, config: Config, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let client = Client::for_controller(api, NAME);
     // One key: the sweep. It requeues itself after each pass.
-    let queue: WorkQueue<()> = WorkQueue::new(QueueConfig { capacity: 1, ..QueueConfig::default() });
+    let queue: WorkQueue<()> = WorkQueue::new(QueueConfig {
+        capacity: 1,
+        ..QueueConfig::default()
+    });
     queue.add(());
     let controller = Controller::new(NAME, Arc::new(EventTtl { client, config }), queue);
     tokio::spawn(controller.run(shutdown))
@@ -84,7 +91,9 @@ impl EventTtl {
                 if now.duration_since(last) < ttl {
                     continue;
                 }
-                let (Some(name), Some(ns)) = (ev.name(), ev.namespace()) else { continue };
+                let (Some(name), Some(ns)) = (ev.name(), ev.namespace()) else {
+                    continue;
+                };
                 // Preconditions: an event updated since it was listed (a new occurrence) stays.
                 let options = json!({
                     "kind": "DeleteOptions", "apiVersion": "v1",
@@ -108,8 +117,13 @@ impl EventTtl {
 /// `lastTimestamp`, else `eventTime`, else `creationTimestamp`.
 fn last_occurrence(ev: &Value) -> Option<jiff::Timestamp> {
     let at = |v: &Value| v.as_str().and_then(parse_time);
-    let latest = [at(&ev["series"]["lastObservedTime"]), at(&ev["lastTimestamp"])].into_iter().flatten().max();
-    latest.or_else(|| at(&ev["eventTime"])).or_else(|| at(&ev["metadata"]["creationTimestamp"]))
+    let latest = [at(&ev["series"]["lastObservedTime"]), at(&ev["lastTimestamp"])]
+        .into_iter()
+        .flatten()
+        .max();
+    latest
+        .or_else(|| at(&ev["eventTime"]))
+        .or_else(|| at(&ev["metadata"]["creationTimestamp"]))
 }
 
 #[cfg(test)]
@@ -134,7 +148,10 @@ mod tests {
                 json!({"eventTime": "2024-01-01T03:00:00.000000Z", "series": {"count": 2, "lastObservedTime": "2024-01-01T04:00:00.000000Z"}}),
                 t("2024-01-01T04:00:00Z"),
             ),
-            (json!({"metadata": {"creationTimestamp": "2024-01-01T01:00:00Z"}}), t("2024-01-01T01:00:00Z")),
+            (
+                json!({"metadata": {"creationTimestamp": "2024-01-01T01:00:00Z"}}),
+                t("2024-01-01T01:00:00Z"),
+            ),
             (json!({"metadata": {}}), None),
         ];
         for (ev, want) in cases {
@@ -158,12 +175,20 @@ mod tests {
             })
         };
         let two_hours = jiff::SignedDuration::from_secs(7200);
-        c.create(events, Some("default"), &event("old", now - two_hours)).await.unwrap();
+        c.create(events, Some("default"), &event("old", now - two_hours))
+            .await
+            .unwrap();
         c.create(events, Some("default"), &event("fresh", now)).await.unwrap();
-        let config = Config { interval: Duration::from_millis(20), page_size: 1, ..Config::default() };
+        let config = Config {
+            interval: Duration::from_millis(20),
+            page_size: 1,
+            ..Config::default()
+        };
         env.keep(spawn(env.api.clone(), config, env.shutdown()));
         eventually("old event expired", || async {
-            c.get(events, Some("default"), "old").await.is_err_and(|e| e.is_not_found())
+            c.get(events, Some("default"), "old")
+                .await
+                .is_err_and(|e| e.is_not_found())
         })
         .await;
         // Several sweeps later the fresh one is still there.

@@ -54,14 +54,20 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { workers: 2, resync: Duration::from_secs(600) }
+        Config {
+            workers: 2,
+            resync: Duration::from_secs(600),
+        }
     }
 }
 
 /// The resources the collector watches: every stored resource but events
 /// (which Kubernetes' collector ignores too).
 fn collected_resources() -> Vec<&'static ResourceInfo> {
-    RESOURCES.iter().filter(|r| r.is_storage_version() && r.plural != "events").collect()
+    RESOURCES
+        .iter()
+        .filter(|r| r.is_storage_version() && r.plural != "events")
+        .collect()
 }
 
 /// One object: its resource (an index into the collector's resources), namespace and name.
@@ -85,7 +91,10 @@ impl Dependents {
     }
 
     fn of(&self, owner_uid: &str) -> Vec<Node> {
-        self.lock().get(owner_uid).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+        self.lock()
+            .get(owner_uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn remove(&self, node: &Node, obj: &Value) {
@@ -109,7 +118,10 @@ impl Dependents {
 }
 
 fn owner_uids(obj: &Value) -> Vec<String> {
-    obj.owner_references().iter().filter_map(|r| r["uid"].as_str().map(String::from)).collect()
+    obj.owner_references()
+        .iter()
+        .filter_map(|r| r["uid"].as_str().map(String::from))
+        .collect()
 }
 
 fn has_finalizer(obj: &Value, f: &str) -> bool {
@@ -131,7 +143,11 @@ fn interesting(obj: &Value) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum OwnerTarget {
     /// The owner's resource and namespace (and its index, when the collector watches it).
-    Found { info: &'static ResourceInfo, index: Option<usize>, namespace: Option<String> },
+    Found {
+        info: &'static ResourceInfo,
+        index: Option<usize>,
+        namespace: Option<String>,
+    },
     /// A kind this server does not serve: the reference cannot be checked.
     UnknownKind,
     /// A cluster-scoped dependent naming a namespaced owner: invalid, never resolvable.
@@ -150,7 +166,9 @@ impl Graph {
         let (Some(api_version), Some(kind)) = (r["apiVersion"].as_str(), r["kind"].as_str()) else {
             return OwnerTarget::UnknownKind;
         };
-        let Some(info) = find_kind(api_version, kind).map(storage_of) else { return OwnerTarget::UnknownKind };
+        let Some(info) = find_kind(api_version, kind).map(storage_of) else {
+            return OwnerTarget::UnknownKind;
+        };
         let index = resources.iter().position(|x| std::ptr::eq(*x, info));
         let namespace = match (info.namespaced, dependent_ns) {
             (false, _) => None,
@@ -163,18 +181,30 @@ impl Graph {
     fn owner_nodes(resources: &[&'static ResourceInfo], obj: &Value) -> Vec<Node> {
         let mut out = Vec::new();
         for r in obj.owner_references() {
-            let (OwnerTarget::Found { index: Some(index), namespace, .. }, Some(name)) =
-                (Self::target(resources, obj.namespace(), &r), r["name"].as_str())
+            let (
+                OwnerTarget::Found {
+                    index: Some(index),
+                    namespace,
+                    ..
+                },
+                Some(name),
+            ) = (Self::target(resources, obj.namespace(), &r), r["name"].as_str())
             else {
                 continue;
             };
-            out.push(Node { resource: index, namespace, name: name.to_string() });
+            out.push(Node {
+                resource: index,
+                namespace,
+                name: name.to_string(),
+            });
         }
         out
     }
 
     fn cached(&self, node: &Node) -> Option<Arc<Value>> {
-        self.caches.get(node.resource)?.get(node.namespace.as_deref(), &node.name)
+        self.caches
+            .get(node.resource)?
+            .get(node.namespace.as_deref(), &node.name)
     }
 
     fn dependents_of(&self, uid: &str) -> Vec<Node> {
@@ -208,7 +238,11 @@ fn on_change(
     change: &Change,
 ) {
     let node_of = |obj: &Value| {
-        obj.name().map(|n| Node { resource: index, namespace: obj.namespace().map(String::from), name: n.to_string() })
+        obj.name().map(|n| Node {
+            resource: index,
+            namespace: obj.namespace().map(String::from),
+            name: n.to_string(),
+        })
     };
     let enqueue_dependents = |uid: Option<&str>| {
         if let Some(uid) = uid {
@@ -241,7 +275,10 @@ fn on_change(
             }
             // Owners waiting in the foreground look again when a dependent's references or deletion change.
             let relevant = |o: &Value| {
-                (o.metadata().and_then(|m| m.get("ownerReferences")).cloned(), o.deletion_timestamp().is_some())
+                (
+                    o.metadata().and_then(|m| m.get("ownerReferences")).cloned(),
+                    o.deletion_timestamp().is_some(),
+                )
             };
             if old.as_ref().is_none_or(|o| relevant(o) != relevant(new)) {
                 if let Some(old) = old {
@@ -275,8 +312,16 @@ pub fn spawn(api: Arc<Api>, config: Config, shutdown: watch::Receiver<bool>) -> 
         informers.push(informer);
     }
     let caches: Vec<Cache> = informers.iter().map(Informer::cache).collect();
-    let graph = Arc::new(Graph { resources, caches, deps });
-    let reconciler = Arc::new(GarbageCollector { client, graph: graph.clone(), queue: queue.clone() });
+    let graph = Arc::new(Graph {
+        resources,
+        caches,
+        deps,
+    });
+    let reconciler = Arc::new(GarbageCollector {
+        client,
+        graph: graph.clone(),
+        queue: queue.clone(),
+    });
     let controller = Controller::new(NAME, reconciler, queue)
         .informers(informers)
         .workers(config.workers)
@@ -315,7 +360,12 @@ fn decide(
     a_dependent_waits: bool,
     finalizers: &[String],
 ) -> Plan {
-    let with = |s: OwnerState| owners.iter().filter(move |(_, st)| *st == s).map(|(uid, _)| uid.clone());
+    let with = |s: OwnerState| {
+        owners
+            .iter()
+            .filter(move |(_, st)| *st == s)
+            .map(|(uid, _)| uid.clone())
+    };
     let solid = with(OwnerState::Solid).count();
     let dangling: Vec<String> = with(OwnerState::Dangling).collect();
     let waiting: Vec<String> = with(OwnerState::Waiting).collect();
@@ -329,7 +379,10 @@ fn decide(
     if !waiting.is_empty() && has_dependents {
         // Delete in the foreground so the waiting owner waits for this object's dependents too;
         // if one of those waits on this object in turn, unblock to break the cycle.
-        return Plan::Delete { policy: "Foreground", unblock: a_dependent_waits };
+        return Plan::Delete {
+            policy: "Foreground",
+            unblock: a_dependent_waits,
+        };
     }
     let policy = if finalizers.iter().any(|f| f == ORPHAN) {
         "Orphan"
@@ -354,7 +407,9 @@ impl Reconciler for GarbageCollector {
     type Key = Node;
 
     async fn reconcile(&self, node: &Node) -> anyhow::Result<Action> {
-        let Some(obj) = self.graph.cached(node) else { return Ok(Action::Done) };
+        let Some(obj) = self.graph.cached(node) else {
+            return Ok(Action::Done);
+        };
         let uid = obj.uid().unwrap_or_default().to_string();
         if obj.deletion_timestamp().is_some() {
             if has_finalizer(&obj, ORPHAN) {
@@ -388,8 +443,11 @@ impl Reconciler for GarbageCollector {
             Plan::RemoveOwnerRefs(uids) => {
                 self.edit(info, node, &uid, |o| {
                     let refs = o.owner_references();
-                    let keep: Vec<Value> =
-                        refs.iter().filter(|r| !uids.iter().any(|u| r["uid"] == u.as_str())).cloned().collect();
+                    let keep: Vec<Value> = refs
+                        .iter()
+                        .filter(|r| !uids.iter().any(|u| r["uid"] == u.as_str()))
+                        .cloned()
+                        .collect();
                     (keep.len() != refs.len()).then(|| owner_refs_patch(keep))
                 })
                 .await?;
@@ -417,7 +475,11 @@ impl Reconciler for GarbageCollector {
                     "propagationPolicy": policy,
                     "preconditions": {"uid": uid, "resourceVersion": target.resource_version()},
                 });
-                match self.client.delete(info, node.namespace.as_deref(), &node.name, &options).await {
+                match self
+                    .client
+                    .delete(info, node.namespace.as_deref(), &node.name, &options)
+                    .await
+                {
                     Ok(_) => {}
                     Err(e) if e.is_not_found() => {}
                     // Changed since it was read (adopted, say): look again with the back-off.
@@ -430,7 +492,11 @@ impl Reconciler for GarbageCollector {
 }
 
 fn owner_refs_patch(refs: Vec<Value>) -> Value {
-    let refs = if refs.is_empty() { Value::Null } else { Value::Array(refs) };
+    let refs = if refs.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(refs)
+    };
     json!({"metadata": {"ownerReferences": refs}})
 }
 
@@ -451,7 +517,12 @@ impl GarbageCollector {
             }
         }
         let deps: Vec<Arc<Value>> = match obj.uid() {
-            Some(uid) => self.graph.dependents_of(uid).iter().filter_map(|d| self.graph.cached(d)).collect(),
+            Some(uid) => self
+                .graph
+                .dependents_of(uid)
+                .iter()
+                .filter_map(|d| self.graph.cached(d))
+                .collect(),
             None => Vec::new(),
         };
         let a_dependent_waits = deps.iter().any(|d| deleting_dependents(d));
@@ -474,9 +545,19 @@ impl GarbageCollector {
             OwnerTarget::Found { info, index, namespace } => (info, index, namespace),
             OwnerTarget::UnknownKind | OwnerTarget::InvalidNamespace => return Ok(None),
         };
-        let state = |o: &Value| if deleting_dependents(o) { OwnerState::Waiting } else { OwnerState::Solid };
+        let state = |o: &Value| {
+            if deleting_dependents(o) {
+                OwnerState::Waiting
+            } else {
+                OwnerState::Solid
+            }
+        };
         if let Some(index) = index {
-            let node = Node { resource: index, namespace: namespace.clone(), name: name.to_string() };
+            let node = Node {
+                resource: index,
+                namespace: namespace.clone(),
+                name: name.to_string(),
+            };
             if let Some(o) = self.graph.cached(&node).filter(|o| o.uid() == Some(uid)) {
                 return Ok(Some(state(&o)));
             }
@@ -494,7 +575,9 @@ impl GarbageCollector {
     async fn orphan_dependents(&self, owner_uid: &str) -> anyhow::Result<()> {
         for dep in self.graph.dependents_of(owner_uid) {
             let info = self.info(&dep);
-            let Some(dep_uid) = self.graph.cached(&dep).and_then(|o| o.uid().map(String::from)) else { continue };
+            let Some(dep_uid) = self.graph.cached(&dep).and_then(|o| o.uid().map(String::from)) else {
+                continue;
+            };
             self.edit(info, &dep, &dep_uid, |o| {
                 let refs = o.owner_references();
                 let keep: Vec<Value> = refs.iter().filter(|r| r["uid"] != owner_uid).cloned().collect();
@@ -512,7 +595,10 @@ impl GarbageCollector {
         let mut blocking = Vec::new();
         for dep in self.graph.dependents_of(uid) {
             let Some(obj) = self.graph.cached(&dep) else { continue };
-            let blocks = obj.owner_references().iter().any(|r| r["uid"] == uid && r["blockOwnerDeletion"] == true);
+            let blocks = obj
+                .owner_references()
+                .iter()
+                .any(|r| r["uid"] == uid && r["blockOwnerDeletion"] == true);
             if blocks {
                 blocking.push((dep, obj));
             }
@@ -560,16 +646,26 @@ impl GarbageCollector {
             if latest.uid() != Some(uid) {
                 return Ok(None);
             }
-            let Some(mut patch) = change(&latest) else { return Ok(None) };
+            let Some(mut patch) = change(&latest) else {
+                return Ok(None);
+            };
             patch["metadata"]["resourceVersion"] = json!(latest.resource_version());
-            match self.client.patch(info, ns, &node.name, None, PatchType::Merge, &patch).await {
+            match self
+                .client
+                .patch(info, ns, &node.name, None, PatchType::Merge, &patch)
+                .await
+            {
                 Ok(o) => return Ok(Some(o)),
                 Err(e) if e.is_not_found() => return Ok(None),
                 Err(e) if e.is_conflict() => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        anyhow::bail!("{} {}: still conflicting after {CONFLICT_RETRIES} tries", info.plural, node.name)
+        anyhow::bail!(
+            "{} {}: still conflicting after {CONFLICT_RETRIES} tries",
+            info.plural,
+            node.name
+        )
     }
 }
 

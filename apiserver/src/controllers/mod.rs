@@ -45,9 +45,13 @@ mod tests {
 
     #[test]
     fn resources_controllers_use_exist() {
-        for (group, plural) in
-            [("", "namespaces"), ("", "serviceaccounts"), ("", "events"), ("", "pods"), ("apps", "replicasets")]
-        {
+        for (group, plural) in [
+            ("", "namespaces"),
+            ("", "serviceaccounts"),
+            ("", "events"),
+            ("", "pods"),
+            ("apps", "replicasets"),
+        ] {
             assert!(resource(group, plural).is_storage_version(), "{plural}");
         }
         assert_eq!(resource("autoscaling", "horizontalpodautoscalers").version, "v2");
@@ -61,7 +65,10 @@ mod tests {
         assert_eq!(handles.len(), 4);
         let sa = resource("", "serviceaccounts");
         let c = env.client();
-        eventually("controllers running", || async { c.get(sa, Some("default"), "default").await.is_ok() }).await;
+        eventually("controllers running", || async {
+            c.get(sa, Some("default"), "default").await.is_ok()
+        })
+        .await;
         stop.send_replace(true);
         for h in handles {
             tokio::time::timeout(std::time::Duration::from_secs(5), h)

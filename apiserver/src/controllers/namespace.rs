@@ -45,7 +45,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { workers: 2, max_recheck: Duration::from_secs(60), resync: Duration::from_secs(300) }
+        Config {
+            workers: 2,
+            max_recheck: Duration::from_secs(60),
+            resync: Duration::from_secs(300),
+        }
     }
 }
 
@@ -65,8 +69,10 @@ pub fn spawn(api: Arc<Api>, config: Config, shutdown: watch::Receiver<bool>) -> 
     let workers = config.workers;
     let resync = config.resync;
     let reconciler = Arc::new(NamespaceReconciler { client, config });
-    let controller =
-        Controller::new(NAME, reconciler, queue).informers(vec![informer]).workers(workers).resync(resync, move || {
+    let controller = Controller::new(NAME, reconciler, queue)
+        .informers(vec![informer])
+        .workers(workers)
+        .resync(resync, move || {
             cache
                 .list()
                 .iter()
@@ -105,7 +111,9 @@ impl Reconciler for NamespaceReconciler {
             Err(e) if e.is_not_found() => return Ok(Action::Done),
             Err(e) => return Err(e).context("reading the namespace"),
         };
-        let Some(deleted_at) = ns.deletion_timestamp().map(String::from) else { return Ok(Action::Done) };
+        let Some(deleted_at) = ns.deletion_timestamp().map(String::from) else {
+            return Ok(Action::Done);
+        };
         let ns = self.ensure_terminating(ns).await?;
         if spec_finalizers(&ns).is_empty() {
             return Ok(Action::Done);
@@ -188,14 +196,18 @@ impl NamespaceReconciler {
         if left.is_empty() {
             return Ok(out);
         }
-        out.resources.insert(format!("{}.{}", info.plural, info.group), left.len());
+        out.resources
+            .insert(format!("{}.{}", info.plural, info.group), left.len());
         for item in &left {
             for f in item.finalizers() {
                 *out.finalizers.entry(f).or_default() += 1;
             }
         }
-        out.estimate =
-            if info.plural == "pods" { grace_estimate(&left, deleted_at, jiff::Timestamp::now()) } else { 0 };
+        out.estimate = if info.plural == "pods" {
+            grace_estimate(&left, deleted_at, jiff::Timestamp::now())
+        } else {
+            0
+        };
         if out.estimate == 0 {
             if out.finalizers.is_empty() {
                 out.errors.push(format!(
@@ -216,7 +228,11 @@ impl NamespaceReconciler {
         if !merge_conditions(&mut updated, &deletion_conditions(remaining, &now), &now) {
             return ns;
         }
-        match self.client.update_status(resource("", "namespaces"), None, &updated).await {
+        match self
+            .client
+            .update_status(resource("", "namespaces"), None, &updated)
+            .await
+        {
             Ok(stored) => stored,
             Err(e) => {
                 // The conditions are informational; the next pass writes them again.
@@ -237,7 +253,11 @@ impl NamespaceReconciler {
         rest.dedup();
         let mut body = ns;
         body["spec"]["finalizers"] = json!(rest);
-        match self.client.update_subresource(resource("", "namespaces"), None, &body, "finalize").await {
+        match self
+            .client
+            .update_subresource(resource("", "namespaces"), None, &body, "finalize")
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e).context("finalizing the namespace"),
@@ -278,15 +298,31 @@ fn grace_estimate(pods: &[Value], deleted_at: jiff::Timestamp, now: jiff::Timest
 /// The condition types the namespace controller maintains, in Kubernetes' order,
 /// with the reason and message of their "all is well" state.
 const CONDITION_TYPES: &[(&str, &str, &str)] = &[
-    ("NamespaceDeletionDiscoveryFailure", "ResourcesDiscovered", "All resources successfully discovered"),
-    ("NamespaceDeletionGroupVersionParsingFailure", "ParsedGroupVersions", "All legacy kube types successfully parsed"),
+    (
+        "NamespaceDeletionDiscoveryFailure",
+        "ResourcesDiscovered",
+        "All resources successfully discovered",
+    ),
+    (
+        "NamespaceDeletionGroupVersionParsingFailure",
+        "ParsedGroupVersions",
+        "All legacy kube types successfully parsed",
+    ),
     (
         "NamespaceDeletionContentFailure",
         "ContentDeleted",
         "All content successfully deleted, may be waiting on finalization",
     ),
-    ("NamespaceContentRemaining", "ContentRemoved", "All content successfully removed"),
-    ("NamespaceFinalizersRemaining", "ContentRemoved", "All content successfully removed"),
+    (
+        "NamespaceContentRemaining",
+        "ContentRemoved",
+        "All content successfully removed",
+    ),
+    (
+        "NamespaceFinalizersRemaining",
+        "ContentRemoved",
+        "All content successfully removed",
+    ),
 ];
 
 fn condition(kind: &str, status: &str, reason: &str, message: &str, now: &str) -> Value {
@@ -301,20 +337,29 @@ fn deletion_conditions(remaining: &Remaining, now: &str) -> Vec<Value> {
             "NamespaceDeletionContentFailure" if !remaining.errors.is_empty() => {
                 let mut msgs = remaining.errors.clone();
                 msgs.sort();
-                let message =
-                    format!("Failed to delete all resource types, {} remaining: {}", msgs.len(), msgs.join(", "));
+                let message = format!(
+                    "Failed to delete all resource types, {} remaining: {}",
+                    msgs.len(),
+                    msgs.join(", ")
+                );
                 condition(kind, "True", "ContentDeletionFailed", &message, now)
             }
             "NamespaceContentRemaining" if !remaining.resources.is_empty() => {
-                let mut parts: Vec<String> =
-                    remaining.resources.iter().map(|(r, n)| format!("{r} has {n} resource instances")).collect();
+                let mut parts: Vec<String> = remaining
+                    .resources
+                    .iter()
+                    .map(|(r, n)| format!("{r} has {n} resource instances"))
+                    .collect();
                 parts.sort();
                 let message = format!("Some resources are remaining: {}", parts.join(", "));
                 condition(kind, "True", "SomeResourcesRemain", &message, now)
             }
             "NamespaceFinalizersRemaining" if !remaining.finalizers.is_empty() => {
-                let mut parts: Vec<String> =
-                    remaining.finalizers.iter().map(|(f, n)| format!("{f} in {n} resource instances")).collect();
+                let mut parts: Vec<String> = remaining
+                    .finalizers
+                    .iter()
+                    .map(|(f, n)| format!("{f} in {n} resource instances"))
+                    .collect();
                 parts.sort();
                 let message = format!("Some finalizers are remaining: {}", parts.join(", "));
                 condition(kind, "True", "SomeFinalizerRemain", &message, now)
@@ -373,7 +418,10 @@ mod tests {
     }
 
     fn find_condition<'a>(conditions: &'a [Value], kind: &str) -> &'a Value {
-        conditions.iter().find(|c| c["type"] == kind).expect("condition present")
+        conditions
+            .iter()
+            .find(|c| c["type"] == kind)
+            .expect("condition present")
     }
 
     #[test]
@@ -390,7 +438,10 @@ mod tests {
         );
         let fins = find_condition(&cs, "NamespaceFinalizersRemaining");
         assert_eq!(fins["reason"], "SomeFinalizerRemain");
-        assert_eq!(fins["message"], "Some finalizers are remaining: example.com/hold in 1 resource instances");
+        assert_eq!(
+            fins["message"],
+            "Some finalizers are remaining: example.com/hold in 1 resource instances"
+        );
         let discovery = find_condition(&cs, "NamespaceDeletionDiscoveryFailure");
         assert_eq!(
             (discovery["status"].as_str(), discovery["reason"].as_str()),
@@ -411,16 +462,26 @@ mod tests {
         let mut ns = json!({"status": {"phase": "Terminating"}});
         let busy = deletion_conditions(&remaining(&[("pods.", 1)], &[]), "t0");
         assert!(merge_conditions(&mut ns, &busy, "t0"));
-        assert!(!merge_conditions(&mut ns, &deletion_conditions(&remaining(&[("pods.", 1)], &[]), "t1"), "t1"));
+        assert!(!merge_conditions(
+            &mut ns,
+            &deletion_conditions(&remaining(&[("pods.", 1)], &[]), "t1"),
+            "t1"
+        ));
         let fewer = deletion_conditions(&remaining(&[("pods.", 2)], &[]), "t2");
         assert!(merge_conditions(&mut ns, &fewer, "t2"));
         let cs = ns["status"]["conditions"].as_array().unwrap().clone();
-        assert_eq!(find_condition(&cs, "NamespaceContentRemaining")["lastTransitionTime"], "t0");
+        assert_eq!(
+            find_condition(&cs, "NamespaceContentRemaining")["lastTransitionTime"],
+            "t0"
+        );
         let done = deletion_conditions(&remaining(&[], &[]), "t3");
         assert!(merge_conditions(&mut ns, &done, "t3"));
         let cs = ns["status"]["conditions"].as_array().unwrap().clone();
         let c = find_condition(&cs, "NamespaceContentRemaining");
-        assert_eq!((c["status"].as_str(), c["lastTransitionTime"].as_str()), (Some("False"), Some("t3")));
+        assert_eq!(
+            (c["status"].as_str(), c["lastTransitionTime"].as_str()),
+            (Some("False"), Some("t3"))
+        );
         assert_eq!(c["message"], "All content successfully removed");
     }
 
@@ -446,13 +507,27 @@ mod tests {
         let deploys = find("apps", "v1", "deployments").unwrap();
         env.create_namespace("team").await;
         for n in ["a", "b"] {
-            c.create(cms, Some("team"), &json!({"metadata": {"name": n}})).await.unwrap();
+            c.create(cms, Some("team"), &json!({"metadata": {"name": n}}))
+                .await
+                .unwrap();
         }
         let held = json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}});
         c.create(cms, Some("team"), &held).await.unwrap();
-        c.create(deploys, Some("team"), &json!({"metadata": {"name": "web"}, "spec": {"replicas": 1}})).await.unwrap();
-        c.create(cms, Some("default"), &json!({"metadata": {"name": "elsewhere"}})).await.unwrap();
-        let config = Config { workers: 1, max_recheck: Duration::from_millis(50), resync: Duration::from_secs(60) };
+        c.create(
+            deploys,
+            Some("team"),
+            &json!({"metadata": {"name": "web"}, "spec": {"replicas": 1}}),
+        )
+        .await
+        .unwrap();
+        c.create(cms, Some("default"), &json!({"metadata": {"name": "elsewhere"}}))
+            .await
+            .unwrap();
+        let config = Config {
+            workers: 1,
+            max_recheck: Duration::from_millis(50),
+            resync: Duration::from_secs(60),
+        };
         env.keep(spawn(env.api.clone(), config, env.shutdown()));
 
         c.delete(namespaces, None, "team", &Value::Null).await.unwrap();
@@ -469,17 +544,34 @@ mod tests {
             let conditions = ns["status"]["conditions"].as_array().cloned().unwrap_or_default();
             let message = |t: &str| conditions.iter().find(|c| c["type"] == t).map(|c| c["message"].clone());
             message("NamespaceContentRemaining")
-                == Some(json!("Some resources are remaining: configmaps. has 1 resource instances"))
+                == Some(json!(
+                    "Some resources are remaining: configmaps. has 1 resource instances"
+                ))
                 && message("NamespaceFinalizersRemaining")
-                    == Some(json!("Some finalizers are remaining: example.com/hold in 1 resource instances"))
+                    == Some(json!(
+                        "Some finalizers are remaining: example.com/hold in 1 resource instances"
+                    ))
         })
         .await;
         let ns = c.get(namespaces, None, "team").await.unwrap();
         assert_eq!(ns["status"]["phase"], "Terminating");
-        assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]), "not finalized while content remains");
+        assert_eq!(
+            ns["spec"]["finalizers"],
+            json!(["kubernetes"]),
+            "not finalized while content remains"
+        );
 
         let release = json!({"metadata": {"finalizers": null}});
-        c.patch(cms, Some("team"), "held", None, k1s_proto::patch::PatchType::Merge, &release).await.unwrap();
+        c.patch(
+            cms,
+            Some("team"),
+            "held",
+            None,
+            k1s_proto::patch::PatchType::Merge,
+            &release,
+        )
+        .await
+        .unwrap();
         eventually("namespace removed", || async {
             c.get(namespaces, None, "team").await.is_err_and(|e| e.is_not_found())
         })

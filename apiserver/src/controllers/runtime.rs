@@ -64,7 +64,14 @@ pub struct Controller<R: Reconciler> {
 impl<R: Reconciler> Controller<R> {
     /// A controller named `name` (for logs) with one worker.
     pub fn new(name: &'static str, reconciler: Arc<R>, queue: WorkQueue<R::Key>) -> Controller<R> {
-        Controller { name, reconciler, queue, informers: Vec::new(), workers: 1, resync: None }
+        Controller {
+            name,
+            reconciler,
+            queue,
+            informers: Vec::new(),
+            workers: 1,
+            resync: None,
+        }
     }
 
     /// Informers to run; workers start once all their caches are synced.
@@ -87,7 +94,14 @@ impl<R: Reconciler> Controller<R> {
 
     /// Runs informers and workers until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let Controller { name, reconciler, queue, informers, workers, resync } = self;
+        let Controller {
+            name,
+            reconciler,
+            queue,
+            informers,
+            workers,
+            resync,
+        } = self;
         // Dropping the set (on return or abort) stops the informers.
         let mut tasks = JoinSet::new();
         let caches: Vec<Cache> = informers.iter().map(Informer::cache).collect();
@@ -171,10 +185,16 @@ mod tests {
             base_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(10),
         });
-        let flaky = Arc::new(Flaky { calls: AtomicU32::new(0) });
+        let flaky = Arc::new(Flaky {
+            calls: AtomicU32::new(0),
+        });
         let (tx, rx) = watch::channel(false);
         queue.add("k".to_string());
-        let task = tokio::spawn(Controller::new("flaky", flaky.clone(), queue.clone()).workers(2).run(rx));
+        let task = tokio::spawn(
+            Controller::new("flaky", flaky.clone(), queue.clone())
+                .workers(2)
+                .run(rx),
+        );
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while flaky.calls.load(Ordering::SeqCst) < 3 {
             assert!(tokio::time::Instant::now() < deadline, "retried in time");
@@ -184,6 +204,9 @@ mod tests {
         assert_eq!(queue.failures(&"k".to_string()), 0);
         assert_eq!(flaky.calls.load(Ordering::SeqCst), 3, "requeued an hour later, not now");
         tx.send_replace(true);
-        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
     }
 }

@@ -31,7 +31,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { workers: 1, resync: Duration::from_secs(300) }
+        Config {
+            workers: 1,
+            resync: Duration::from_secs(300),
+        }
     }
 }
 
@@ -48,8 +51,9 @@ pub fn spawn(api: Arc<Api>, config: Config, shutdown: watch::Receiver<bool>) -> 
         }
     });
     let q = queue.clone();
-    let accounts =
-        Informer::new(client.clone(), resource("", "serviceaccounts")).metadata_only().on_change(move |change| {
+    let accounts = Informer::new(client.clone(), resource("", "serviceaccounts"))
+        .metadata_only()
+        .on_change(move |change| {
             if let Change::Deleted(sa) = change {
                 if let (Some(DEFAULT_SERVICE_ACCOUNT), Some(ns)) = (sa.name(), sa.namespace()) {
                     q.add(ns.to_string());
@@ -57,11 +61,21 @@ pub fn spawn(api: Arc<Api>, config: Config, shutdown: watch::Receiver<bool>) -> 
             }
         });
     let ns_cache = namespaces.cache();
-    let reconciler = Arc::new(ServiceAccounts { client, namespaces: ns_cache.clone(), accounts: accounts.cache() });
+    let reconciler = Arc::new(ServiceAccounts {
+        client,
+        namespaces: ns_cache.clone(),
+        accounts: accounts.cache(),
+    });
     let controller = Controller::new(NAME, reconciler, queue)
         .informers(vec![namespaces, accounts])
         .workers(config.workers)
-        .resync(config.resync, move || ns_cache.list().iter().filter_map(|ns| ns.name().map(String::from)).collect());
+        .resync(config.resync, move || {
+            ns_cache
+                .list()
+                .iter()
+                .filter_map(|ns| ns.name().map(String::from))
+                .collect()
+        });
     tokio::spawn(controller.run(shutdown))
 }
 
@@ -75,7 +89,9 @@ impl Reconciler for ServiceAccounts {
     type Key = String;
 
     async fn reconcile(&self, namespace: &String) -> anyhow::Result<Action> {
-        let Some(ns) = self.namespaces.get(None, namespace) else { return Ok(Action::Done) };
+        let Some(ns) = self.namespaces.get(None, namespace) else {
+            return Ok(Action::Done);
+        };
         // Nothing is created in a namespace that is going away.
         if ns.deletion_timestamp().is_some() || ns["status"]["phase"] == "Terminating" {
             return Ok(Action::Done);
@@ -87,7 +103,11 @@ impl Reconciler for ServiceAccounts {
             "apiVersion": "v1", "kind": "ServiceAccount",
             "metadata": {"name": DEFAULT_SERVICE_ACCOUNT, "namespace": namespace},
         });
-        match self.client.create(resource("", "serviceaccounts"), Some(namespace), &sa).await {
+        match self
+            .client
+            .create(resource("", "serviceaccounts"), Some(namespace), &sa)
+            .await
+        {
             Ok(_) => Ok(Action::Done),
             // Created meanwhile, or the namespace is gone or terminating.
             Err(e) if e.is_already_exists() || e.is_not_found() || e.code == 403 => Ok(Action::Done),
@@ -113,20 +133,29 @@ mod tests {
             let c = c.clone();
             async move { c.get(sas, Some(ns), DEFAULT_SERVICE_ACCOUNT).await.is_ok() }
         };
-        eventually("existing namespaces", || async { exists("default").await && exists("early").await }).await;
+        eventually("existing namespaces", || async {
+            exists("default").await && exists("early").await
+        })
+        .await;
         env.create_namespace("late").await;
         eventually("a new namespace", || exists("late")).await;
 
         let before = c.get(sas, Some("late"), DEFAULT_SERVICE_ACCOUNT).await.unwrap();
-        c.delete(sas, Some("late"), DEFAULT_SERVICE_ACCOUNT, &Value::Null).await.unwrap();
+        c.delete(sas, Some("late"), DEFAULT_SERVICE_ACCOUNT, &Value::Null)
+            .await
+            .unwrap();
         eventually("recreated after deletion", || async {
-            c.get(sas, Some("late"), DEFAULT_SERVICE_ACCOUNT).await.is_ok_and(|sa| sa.uid() != before.uid())
+            c.get(sas, Some("late"), DEFAULT_SERVICE_ACCOUNT)
+                .await
+                .is_ok_and(|sa| sa.uid() != before.uid())
         })
         .await;
 
         // A terminating namespace gets none.
         c.delete(namespaces, None, "early", &Value::Null).await.unwrap();
-        c.delete(sas, Some("early"), DEFAULT_SERVICE_ACCOUNT, &Value::Null).await.unwrap();
+        c.delete(sas, Some("early"), DEFAULT_SERVICE_ACCOUNT, &Value::Null)
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!exists("early").await);
     }

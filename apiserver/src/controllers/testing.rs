@@ -29,7 +29,13 @@ pub struct TestEnv {
 impl TestEnv {
     pub async fn new() -> TestEnv {
         let store = MemoryStore::new();
-        let api = Api::new(store.clone(), ApiConfig { node_name: "test-node".into() }).expect("api");
+        let api = Api::new(
+            store.clone(),
+            ApiConfig {
+                node_name: "test-node".into(),
+            },
+        )
+        .expect("api");
         let env = TestEnv {
             api,
             store,
@@ -77,7 +83,12 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         self.stop.send_replace(true);
-        for h in self.handles.lock().map(|mut h| std::mem::take(&mut *h)).unwrap_or_default() {
+        for h in self
+            .handles
+            .lock()
+            .map(|mut h| std::mem::take(&mut *h))
+            .unwrap_or_default()
+        {
             h.abort();
         }
     }

@@ -56,9 +56,8 @@ pub fn decode_object(bytes: &[u8], media: MediaType) -> Result<Value, ApiError> 
         return Err(ApiError::bad_request("the body of the request was empty"));
     }
     let value: Value = match media {
-        MediaType::Json => serde_json::from_slice(bytes).map_err(|e| {
-            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-        })?,
+        MediaType::Json => serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?,
         MediaType::Yaml => serde_norway::from_slice(bytes)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))?,
     };
@@ -100,7 +99,15 @@ mod tests {
         assert!(e.message.contains("json parse error"), "{}", e.message);
         assert_eq!(decode_object(b"[1]", MediaType::Json).unwrap_err().code, 400);
         assert_eq!(decode_object(b"  ", MediaType::Json).unwrap_err().code, 400);
-        assert_eq!(MediaType::from_content_type(Some("application/vnd.kubernetes.protobuf")).unwrap_err().code, 415);
-        assert_eq!(MediaType::from_content_type(Some("application/json; charset=utf-8")).unwrap(), MediaType::Json);
+        assert_eq!(
+            MediaType::from_content_type(Some("application/vnd.kubernetes.protobuf"))
+                .unwrap_err()
+                .code,
+            415
+        );
+        assert_eq!(
+            MediaType::from_content_type(Some("application/json; charset=utf-8")).unwrap(),
+            MediaType::Json
+        );
     }
 }

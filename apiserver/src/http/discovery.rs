@@ -50,8 +50,11 @@ pub fn serve(route: &Route, headers: &HeaderMap) -> Result<Response<Body>, ApiEr
         }),
         Route::Groups => Ok(match aggregated {
             Some(v) => {
-                let groups: Vec<&str> =
-                    resources::group_versions().into_iter().map(|(g, _)| g).filter(|g| !g.is_empty()).collect();
+                let groups: Vec<&str> = resources::group_versions()
+                    .into_iter()
+                    .map(|(g, _)| g)
+                    .filter(|g| !g.is_empty())
+                    .collect();
                 aggregated_response(v, &groups)
             }
             None => {
@@ -60,7 +63,10 @@ pub fn serve(route: &Route, headers: &HeaderMap) -> Result<Response<Body>, ApiEr
                     .filter(|(g, _)| !g.is_empty())
                     .map(|(g, vs)| api_group(g, &vs))
                     .collect();
-                json_response(StatusCode::OK, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+                json_response(
+                    StatusCode::OK,
+                    &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
+                )
             }
         }),
         Route::Group(name) => {
@@ -105,13 +111,25 @@ struct Subresource {
 
 /// The subresources served for a resource.
 fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
-    let own = |name, verbs| Subresource { name, group: r.group, version: r.version, kind: r.kind, verbs };
+    let own = |name, verbs| Subresource {
+        name,
+        group: r.group,
+        version: r.version,
+        kind: r.kind,
+        verbs,
+    };
     let mut out = Vec::new();
     if r.plural == "namespaces" {
         out.push(own("finalize", &["update"][..]));
     }
     if r.has_scale {
-        out.push(Subresource { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: &["get", "patch", "update"] });
+        out.push(Subresource {
+            name: "scale",
+            group: "autoscaling",
+            version: "v1",
+            kind: "Scale",
+            verbs: &["get", "patch", "update"],
+        });
     }
     if r.has_status {
         out.push(own("status", &["get", "patch", "update"][..]));
@@ -199,7 +217,8 @@ fn aggregated_response(version: &'static str, groups: &[&str]) -> Response<Body>
     if let Ok(v) = HeaderValue::from_str(&ct) {
         resp.headers_mut().insert(header::CONTENT_TYPE, v);
     }
-    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
     resp
 }
 
@@ -247,10 +266,20 @@ mod tests {
     #[test]
     fn lists_subresources() {
         let apps = resource_list("apps", "v1");
-        let names: Vec<&str> = apps["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = apps["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
         assert!(names.contains(&"deployments/scale") && names.contains(&"deployments/status"));
         let core = resource_list("", "v1");
-        let ns = core["resources"].as_array().unwrap().iter().find(|r| r["name"] == "namespaces").unwrap();
+        let ns = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "namespaces")
+            .unwrap();
         assert_eq!(ns["shortNames"], json!(["ns"]));
         assert!(!ns["verbs"].as_array().unwrap().contains(&json!("deletecollection")));
     }

@@ -32,7 +32,10 @@ fn root() -> Value {
     for (group, versions) in resources::group_versions() {
         for v in versions {
             let p = gv_path(group, v);
-            paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={HASH}")}));
+            paths.insert(
+                p.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={HASH}")}),
+            );
         }
     }
     json!({"paths": paths})
@@ -53,9 +56,17 @@ fn operation(r: &ResourceInfo, action: &str, params: &[(&str, &str)]) -> Value {
     })
 }
 
-const WRITE_PARAMS: &[(&str, &str)] = &[("dryRun", "string"), ("fieldManager", "string"), ("fieldValidation", "string")];
-const PATCH_PARAMS: &[(&str, &str)] =
-    &[("dryRun", "string"), ("fieldManager", "string"), ("fieldValidation", "string"), ("force", "boolean")];
+const WRITE_PARAMS: &[(&str, &str)] = &[
+    ("dryRun", "string"),
+    ("fieldManager", "string"),
+    ("fieldValidation", "string"),
+];
+const PATCH_PARAMS: &[(&str, &str)] = &[
+    ("dryRun", "string"),
+    ("fieldManager", "string"),
+    ("fieldValidation", "string"),
+    ("force", "boolean"),
+];
 const LIST_PARAMS: &[(&str, &str)] = &[
     ("allowWatchBookmarks", "boolean"),
     ("continue", "string"),
@@ -123,10 +134,14 @@ fn cached() -> &'static Vec<(String, Bytes)> {
 /// Serves `/openapi/v3` (the index) and `/openapi/v3/{api/v1|apis/g/v}`.
 pub fn serve_v3(rest: &str) -> Result<Response<Body>, ApiError> {
     let want = rest.trim_matches('/');
-    let (_, bytes) = cached().iter().find(|(p, _)| p == want).ok_or_else(ApiError::no_route)?;
+    let (_, bytes) = cached()
+        .iter()
+        .find(|(p, _)| p == want)
+        .ok_or_else(ApiError::no_route)?;
     let mut resp = Response::new(full(bytes.clone()));
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)
 }
 
@@ -139,9 +154,16 @@ mod tests {
         let doc = gv_document("apps", "v1");
         let op = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert_eq!(op["x-kubernetes-group-version-kind"]["kind"], "Deployment");
-        assert!(op["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
+        assert!(op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "fieldValidation"));
         let root = root();
-        assert!(root["paths"]["api/v1"]["serverRelativeURL"].as_str().unwrap().starts_with("/openapi/v3/api/v1"));
+        assert!(root["paths"]["api/v1"]["serverRelativeURL"]
+            .as_str()
+            .unwrap()
+            .starts_with("/openapi/v3/api/v1"));
         assert!(serve_v3("apis/batch/v1").is_ok());
         assert!(serve_v3("apis/nope/v1").is_err());
     }

@@ -45,7 +45,9 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {
     match v {
         "true" | "1" | "" => Ok(true),
         "false" | "0" => Ok(false),
-        _ => Err(ApiError::bad_request(format!("invalid value for {name}: {v:?}: expected a boolean"))),
+        _ => Err(ApiError::bad_request(format!(
+            "invalid value for {name}: {v:?}: expected a boolean"
+        ))),
     }
 }
 
@@ -67,9 +69,7 @@ impl Query {
                 "limit" => q.limit = Some(parse_num("limit", v)?),
                 "continue" => q.continue_token = Some(v.to_string()).filter(|s| !s.is_empty()),
                 "resourceVersion" => q.resource_version = Some(v.to_string()).filter(|s| !s.is_empty()),
-                "resourceVersionMatch" => {
-                    q.resource_version_match = Some(v.to_string()).filter(|s| !s.is_empty())
-                }
+                "resourceVersionMatch" => q.resource_version_match = Some(v.to_string()).filter(|s| !s.is_empty()),
                 "watch" => q.watch = parse_bool("watch", v)?,
                 "allowWatchBookmarks" => q.allow_watch_bookmarks = parse_bool("allowWatchBookmarks", v)?,
                 "sendInitialEvents" => q.send_initial_events = Some(parse_bool("sendInitialEvents", v)?),

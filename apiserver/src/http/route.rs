@@ -69,7 +69,11 @@ pub fn parse(path: &str) -> Result<Route, ApiError> {
         let known = resources::group_versions()
             .iter()
             .any(|(g, vs)| *g == group && vs.contains(&version.as_str()));
-        return if known { Ok(Route::ResourceList { group, version }) } else { Err(ApiError::no_route()) };
+        return if known {
+            Ok(Route::ResourceList { group, version })
+        } else {
+            Err(ApiError::no_route())
+        };
     }
     let (legacy_watch, rest) = match rest.first().map(String::as_str) {
         Some("watch") => (true, &rest[1..]),
@@ -125,7 +129,10 @@ mod tests {
         assert_eq!(parse("/api").unwrap(), Route::CoreVersions);
         assert_eq!(
             parse("/apis/apps/v1").unwrap(),
-            Route::ResourceList { group: "apps".into(), version: "v1".into() }
+            Route::ResourceList {
+                group: "apps".into(),
+                version: "v1".into()
+            }
         );
         assert!(parse("/apis/apps/v9").is_err());
         let p = res("/api/v1/namespaces/default/pods/web/status");

@@ -54,7 +54,10 @@ fn event_line(kind: &str, object: &Value) -> Bytes {
 fn start(api: &Arc<Api>, path: &ResourcePath, query: &Query, selection: Selection) -> Result<Response<Body>, ApiError> {
     let info = path.info;
     let prefix = prefix_of(path);
-    let requested = query.resource_version.as_deref().filter(|rv| !rv.is_empty() && *rv != "0");
+    let requested = query
+        .resource_version
+        .as_deref()
+        .filter(|rv| !rv.is_empty() && *rv != "0");
     let initial_events = query.send_initial_events.unwrap_or(requested.is_none());
 
     let (tx, rx) = mpsc::channel::<Bytes>(WATCH_BUFFER);
@@ -78,19 +81,27 @@ fn start(api: &Arc<Api>, path: &ResourcePath, query: &Query, selection: Selectio
                     initial.push(item);
                 }
             }
-            listed["metadata"]["resourceVersion"].as_str().and_then(|r| r.parse().ok()).unwrap_or(0)
+            listed["metadata"]["resourceVersion"]
+                .as_str()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0)
         }
     };
     let stream = api.store.watch(&prefix, from);
     let bookmarks = query.allow_watch_bookmarks;
     let initial_end_bookmark = bookmarks && query.send_initial_events == Some(true);
-    let timeout = query.timeout_seconds.map(Duration::from_secs).unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = query
+        .timeout_seconds
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TIMEOUT);
 
     tokio::spawn(async move {
         let mut stream = match stream {
             Ok(s) => s,
             Err(StoreError::Expired { requested, oldest }) => {
-                let _ = tx.send(event_line("ERROR", &ApiError::expired(requested, oldest).to_status())).await;
+                let _ = tx
+                    .send(event_line("ERROR", &ApiError::expired(requested, oldest).to_status()))
+                    .await;
                 return;
             }
             Err(e) => {
@@ -109,7 +120,10 @@ fn start(api: &Arc<Api>, path: &ResourcePath, query: &Query, selection: Selectio
             if initial_end {
                 meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
             }
-            event_line("BOOKMARK", &json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": meta}))
+            event_line(
+                "BOOKMARK",
+                &json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": meta}),
+            )
         };
         if initial_end_bookmark && tx.send(bookmark(last_rev, true)).await.is_err() {
             return;
@@ -143,17 +157,24 @@ fn start(api: &Arc<Api>, path: &ResourcePath, query: &Query, selection: Selectio
         }
     });
 
-    let body = StreamBody::new(ReceiverStream::new(rx).map(|b| Ok::<_, std::convert::Infallible>(http_body::Frame::data(b))));
+    let body =
+        StreamBody::new(ReceiverStream::new(rx).map(|b| Ok::<_, std::convert::Infallible>(http_body::Frame::data(b))));
     let mut resp = Response::new(BodyExt::boxed(body));
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
     Ok(resp)
 }
 
 /// What a watcher with a selection sees of a change: objects entering the
 /// selection are ADDED, objects leaving it DELETED.
-fn filter_event(info: &k1s_proto::ResourceInfo, selection: &Selection, ev: &StoreEvent) -> Option<(&'static str, Value)> {
+fn filter_event(
+    info: &k1s_proto::ResourceInfo,
+    selection: &Selection,
+    ev: &StoreEvent,
+) -> Option<(&'static str, Value)> {
     let obj = to_response(info, (*ev.object).clone());
     let now = selection.matches(&obj);
     let before = match &ev.prev {
@@ -178,7 +199,13 @@ mod tests {
     use crate::http::query::Query;
 
     fn ev(t: EventType, obj: Value, prev: Option<Value>) -> StoreEvent {
-        StoreEvent { revision: 2, event_type: t, key: "k".into(), object: Arc::new(obj), prev: prev.map(Arc::new) }
+        StoreEvent {
+            revision: 2,
+            event_type: t,
+            key: "k".into(),
+            object: Arc::new(obj),
+            prev: prev.map(Arc::new),
+        }
     }
 
     #[test]

@@ -180,7 +180,10 @@ impl Store for MemoryStore {
             None => Bound::Included(prefix.to_string()),
         };
         let limit = options.limit.filter(|l| *l > 0);
-        let mut matching = st.objects.range((start, Bound::Unbounded)).take_while(|(k, _)| k.starts_with(prefix));
+        let mut matching = st
+            .objects
+            .range((start, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix));
         let mut items = Vec::new();
         let mut last_key = None;
         for (k, v) in matching.by_ref() {
@@ -191,19 +194,35 @@ impl Store for MemoryStore {
             }
         }
         let remaining = matching.count() as u64;
-        let (continue_after, remaining) =
-            if limit.is_some() && remaining > 0 { (last_key, Some(remaining)) } else { (None, None) };
-        Ok(ListResult { items, revision: st.revision, continue_after, remaining })
+        let (continue_after, remaining) = if limit.is_some() && remaining > 0 {
+            (last_key, Some(remaining))
+        } else {
+            (None, None)
+        };
+        Ok(ListResult {
+            items,
+            revision: st.revision,
+            continue_after,
+            remaining,
+        })
     }
 
     fn watch(&self, prefix: &str, after: u64) -> Result<WatchStream, StoreError> {
         let st = self.lock();
         check_open(&st)?;
         if after < st.oldest {
-            return Err(StoreError::Expired { requested: after, oldest: st.oldest });
+            return Err(StoreError::Expired {
+                requested: after,
+                oldest: st.oldest,
+            });
         }
-        let replay: Vec<Result<StoreEvent, StoreError>> =
-            st.log.iter().filter(|e| e.revision > after && e.key.starts_with(prefix)).cloned().map(Ok).collect();
+        let replay: Vec<Result<StoreEvent, StoreError>> = st
+            .log
+            .iter()
+            .filter(|e| e.revision > after && e.key.starts_with(prefix))
+            .cloned()
+            .map(Ok)
+            .collect();
         // Subscribed under the lock: live events are exactly those after the replay.
         let rx = st.events.subscribe();
         let floor = st.revision.max(after);
@@ -261,7 +280,10 @@ mod tests {
     }
 
     async fn next(s: &mut WatchStream) -> Result<StoreEvent, StoreError> {
-        tokio::time::timeout(Duration::from_secs(5), s.next()).await.expect("watch event in time").expect("stream open")
+        tokio::time::timeout(Duration::from_secs(5), s.next())
+            .await
+            .expect("watch event in time")
+            .expect("stream open")
     }
 
     #[tokio::test]
@@ -269,13 +291,25 @@ mod tests {
         let s = MemoryStore::new();
         let a = s.create("/r/a", obj("a")).await.unwrap();
         assert_eq!(a.resource_version(), Some("1"));
-        assert!(matches!(s.create("/r/a", obj("a")).await, Err(StoreError::AlreadyExists)));
+        assert!(matches!(
+            s.create("/r/a", obj("a")).await,
+            Err(StoreError::AlreadyExists)
+        ));
         let b = s.update("/r/a", obj("a"), Some(1)).await.unwrap();
         assert_eq!(b.resource_version(), Some("2"));
-        assert!(matches!(s.update("/r/a", obj("a"), Some(1)).await, Err(StoreError::Conflict { current: 2 })));
-        assert!(matches!(s.update("/r/x", obj("x"), None).await, Err(StoreError::NotFound)));
+        assert!(matches!(
+            s.update("/r/a", obj("a"), Some(1)).await,
+            Err(StoreError::Conflict { current: 2 })
+        ));
+        assert!(matches!(
+            s.update("/r/x", obj("x"), None).await,
+            Err(StoreError::NotFound)
+        ));
         assert_eq!(s.get("/r/a").unwrap().unwrap().resource_version(), Some("2"));
-        assert!(matches!(s.delete("/r/a", Some(1)).await, Err(StoreError::Conflict { current: 2 })));
+        assert!(matches!(
+            s.delete("/r/a", Some(1)).await,
+            Err(StoreError::Conflict { current: 2 })
+        ));
         let gone = s.delete("/r/a", Some(2)).await.unwrap();
         assert_eq!(gone.resource_version(), Some("3"));
         assert!(s.get("/r/a").unwrap().is_none());
@@ -293,14 +327,38 @@ mod tests {
         assert_eq!(all.items.len(), 3);
         assert_eq!(all.revision, 5);
         assert!(all.continue_after.is_none());
-        let page = s.list("/r/a/", &ListOptions { start_after: None, limit: Some(2) }).unwrap();
+        let page = s
+            .list(
+                "/r/a/",
+                &ListOptions {
+                    start_after: None,
+                    limit: Some(2),
+                },
+            )
+            .unwrap();
         assert_eq!(page.items.len(), 2);
         assert_eq!(page.continue_after.as_deref(), Some("/r/a/2"));
         assert_eq!(page.remaining, Some(1));
-        let rest = s.list("/r/a/", &ListOptions { start_after: page.continue_after, limit: Some(2) }).unwrap();
+        let rest = s
+            .list(
+                "/r/a/",
+                &ListOptions {
+                    start_after: page.continue_after,
+                    limit: Some(2),
+                },
+            )
+            .unwrap();
         assert_eq!(rest.items.len(), 1);
         assert!(rest.continue_after.is_none() && rest.remaining.is_none());
-        let exact = s.list("/r/a/", &ListOptions { start_after: None, limit: Some(3) }).unwrap();
+        let exact = s
+            .list(
+                "/r/a/",
+                &ListOptions {
+                    start_after: None,
+                    limit: Some(3),
+                },
+            )
+            .unwrap();
         assert!(exact.continue_after.is_none());
     }
 
@@ -334,7 +392,13 @@ mod tests {
         }
         s.compact(2).unwrap();
         assert_eq!(s.oldest_revision(), 2);
-        assert!(matches!(s.watch("/r/", 1), Err(StoreError::Expired { requested: 1, oldest: 2 })));
+        assert!(matches!(
+            s.watch("/r/", 1),
+            Err(StoreError::Expired {
+                requested: 1,
+                oldest: 2
+            })
+        ));
         let mut w = s.watch("/r/", 2).unwrap();
         assert_eq!(next(&mut w).await.unwrap().revision, 3);
         let bounded = MemoryStore::with_limits(2, 16);

@@ -24,7 +24,10 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("port");
         let kubeconfig = dir.path().join("k1s.yaml");
         let opts = ServerOptions {
             data_dir: dir.path().join("data"),
@@ -43,9 +46,18 @@ impl TestServer {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let kc = Kubeconfig::read_from(&kubeconfig).expect("kubeconfig written");
-        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("config");
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .expect("config");
         let client = kube::Client::try_from(config.clone()).expect("client");
-        let ts = TestServer { client, config, port, shutdown: tx, handle: Some(handle), _dir: dir };
+        let ts = TestServer {
+            client,
+            config,
+            port,
+            shutdown: tx,
+            handle: Some(handle),
+            _dir: dir,
+        };
         for _ in 0..300 {
             if ts.raw(Method::GET, "/readyz", None, "").await.0 == 200 {
                 return ts;
@@ -69,7 +81,11 @@ impl TestServer {
 
     /// Sends JSON.
     pub async fn json(&self, method: Method, path: &str, body: &Value) -> (u16, Value) {
-        let ct = if method == Method::PATCH { "application/merge-patch+json" } else { "application/json" };
+        let ct = if method == Method::PATCH {
+            "application/merge-patch+json"
+        } else {
+            "application/json"
+        };
         self.raw(method, path, Some(body.to_string().into_bytes()), ct).await
     }
 
@@ -83,15 +99,24 @@ impl TestServer {
 }
 
 /// Sends a raw request with `client`.
-pub async fn send(client: &kube::Client, method: Method, path: &str, body: Option<Vec<u8>>, content_type: &str) -> (u16, Value) {
+pub async fn send(
+    client: &kube::Client,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+    content_type: &str,
+) -> (u16, Value) {
     let mut b = Request::builder().method(method).uri(path);
     if !content_type.is_empty() {
         b = b.header("content-type", content_type);
     }
-    let req = b.body(kube::client::Body::from(body.unwrap_or_default())).expect("request");
+    let req = b
+        .body(kube::client::Body::from(body.unwrap_or_default()))
+        .expect("request");
     let resp = client.send(req).await.expect("send");
     let code = resp.status().as_u16();
     let bytes: Bytes = resp.into_body().collect_bytes().await.expect("body");
-    let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     (code, value)
 }

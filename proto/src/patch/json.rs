@@ -114,9 +114,8 @@ fn add(doc: &mut Value, op: &Operation) -> Result<(), String> {
     let path = op
         .path()
         .map_err(|_| "add operation failed to decode path: missing value".to_string())?;
-    let (mut container, key) = find(doc, path).ok_or_else(|| {
-        format!("add operation does not apply: doc is missing path: \"{path}\": missing value")
-    })?;
+    let (mut container, key) = find(doc, path)
+        .ok_or_else(|| format!("add operation does not apply: doc is missing path: \"{path}\": missing value"))?;
     let value = op.value().cloned().unwrap_or(Value::Null);
     container
         .add(&key, value)
@@ -127,9 +126,8 @@ fn remove(doc: &mut Value, op: &Operation) -> Result<(), String> {
     let path = op
         .path()
         .map_err(|_| "remove operation failed to decode path: missing value".to_string())?;
-    let (mut container, key) = find(doc, path).ok_or_else(|| {
-        format!("remove operation does not apply: doc is missing path: \"{path}\": missing value")
-    })?;
+    let (mut container, key) = find(doc, path)
+        .ok_or_else(|| format!("remove operation does not apply: doc is missing path: \"{path}\": missing value"))?;
     container
         .remove(&key)
         .map_err(|e| format!("error in remove for path: '{path}': {e}"))
@@ -146,12 +144,11 @@ fn replace(doc: &mut Value, op: &Operation) -> Result<(), String> {
         }
         return Ok(());
     }
-    let (mut container, key) = find(doc, path).ok_or_else(|| {
-        format!("replace operation does not apply: doc is missing path: {path}: missing value")
-    })?;
-    container.get(&key).map_err(|_| {
-        format!("replace operation does not apply: doc is missing key: {path}: missing value")
-    })?;
+    let (mut container, key) = find(doc, path)
+        .ok_or_else(|| format!("replace operation does not apply: doc is missing path: {path}: missing value"))?;
+    container
+        .get(&key)
+        .map_err(|_| format!("replace operation does not apply: doc is missing key: {path}: missing value"))?;
     let value = op.value().cloned().unwrap_or(Value::Null);
     // Kubernetes' library really says "remove" here.
     container
@@ -163,9 +160,8 @@ fn move_value(doc: &mut Value, op: &Operation) -> Result<(), String> {
     let from = op
         .from()
         .map_err(|e| format!("move operation failed to decode from: {e}"))?;
-    let (mut container, key) = find(doc, from).ok_or_else(|| {
-        format!("move operation does not apply: doc is missing from path: {from}: missing value")
-    })?;
+    let (mut container, key) = find(doc, from)
+        .ok_or_else(|| format!("move operation does not apply: doc is missing from path: {from}: missing value"))?;
     let value = container
         .get(&key)
         .map_err(|e| format!("error in move for path: '{key}': {e}"))?
@@ -178,9 +174,7 @@ fn move_value(doc: &mut Value, op: &Operation) -> Result<(), String> {
         .path()
         .map_err(|e| format!("move operation failed to decode path: {e}"))?;
     let (mut container, key) = find(doc, path).ok_or_else(|| {
-        format!(
-            "move operation does not apply: doc is missing destination path: {path}: missing value"
-        )
+        format!("move operation does not apply: doc is missing destination path: {path}: missing value")
     })?;
     container
         .add(&key, value)
@@ -199,9 +193,8 @@ fn test(doc: &mut Value, op: &Operation) -> Result<(), String> {
             Err(failed())
         };
     }
-    let (container, key) = find(doc, path).ok_or_else(|| {
-        format!("test operation does not apply: is missing path: {path}: missing value")
-    })?;
+    let (container, key) = find(doc, path)
+        .ok_or_else(|| format!("test operation does not apply: is missing path: {path}: missing value"))?;
     let actual = container
         .get(&key)
         .map_err(|e| format!("error in test for path: '{path}': {e}"))?;
@@ -222,9 +215,8 @@ fn copy(doc: &mut Value, op: &Operation) -> Result<(), String> {
     let from = op
         .from()
         .map_err(|e| format!("copy operation failed to decode from: {e}"))?;
-    let (container, key) = find(doc, from).ok_or_else(|| {
-        format!("copy operation does not apply: doc is missing from path: {from}: missing value")
-    })?;
+    let (container, key) = find(doc, from)
+        .ok_or_else(|| format!("copy operation does not apply: doc is missing from path: {from}: missing value"))?;
     let value = container
         .get(&key)
         .map_err(|e| format!("error in copy for from: '{from}': {e}"))?
@@ -234,9 +226,7 @@ fn copy(doc: &mut Value, op: &Operation) -> Result<(), String> {
         .path()
         .map_err(|_| "copy operation failed to decode path: missing value".to_string())?;
     let (mut container, key) = find(doc, path).ok_or_else(|| {
-        format!(
-            "copy operation does not apply: doc is missing destination path: {path}: missing value"
-        )
+        format!("copy operation does not apply: doc is missing destination path: {path}: missing value")
     })?;
     container
         .add(&key, value)
@@ -309,8 +299,7 @@ impl Container<'_> {
                 Ok(())
             }
             Container::Ary(items) => {
-                let raw = atoi(key)
-                    .map_err(|e| format!("value was not a proper array index: '{key}': {e}"))?;
+                let raw = atoi(key).map_err(|e| format!("value was not a proper array index: '{key}': {e}"))?;
                 // Inserting may also target the position just past the end.
                 let len = items.len() as i64 + 1;
                 if raw >= len || raw < -len {
@@ -327,9 +316,7 @@ impl Container<'_> {
         match self {
             Container::Doc(map) => match map.shift_remove(key) {
                 Some(_) => Ok(()),
-                None => Err(format!(
-                    "Unable to remove nonexistent key: {key}: missing value"
-                )),
+                None => Err(format!("Unable to remove nonexistent key: {key}: missing value")),
             },
             Container::Ary(items) => {
                 let index = array_index(key, items.len())?;
@@ -362,9 +349,7 @@ fn invalid_index(index: i64) -> String {
 fn atoi(s: &str) -> Result<i64, String> {
     s.parse::<i64>().map_err(|e| {
         let why = match e.kind() {
-            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
-                "value out of range"
-            }
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => "value out of range",
             _ => "invalid syntax",
         };
         format!("strconv.Atoi: parsing \"{s}\": {why}")

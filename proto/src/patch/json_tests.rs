@@ -210,10 +210,7 @@ fn a_failed_test_leaves_no_partial_change() {
         {"op": "replace", "path": "/spec/replicas", "value": 5},
         {"op": "test", "path": "/spec/replicas", "value": 2}
     ]);
-    assert!(matches!(
-        json_patch(&doc, &patch),
-        Err(PatchError::Invalid(_))
-    ));
+    assert!(matches!(json_patch(&doc, &patch), Err(PatchError::Invalid(_))));
     assert_eq!(doc, json!({"spec": {"replicas": 2}}));
 }
 
@@ -243,11 +240,6 @@ fn malformed_patches_are_bad_requests() {
             other => panic!("{patch}: got {other:?}"),
         }
     }
-    let too_many = Value::Array(vec![
-        json!({"op": "test", "path": "/a"});
-        MAX_OPERATIONS + 1
-    ]);
-    assert!(
-        matches!(json_patch(&json!({}), &too_many), Err(PatchError::BadRequest(m)) if m.ends_with("got 10001"))
-    );
+    let too_many = Value::Array(vec![json!({"op": "test", "path": "/a"}); MAX_OPERATIONS + 1]);
+    assert!(matches!(json_patch(&json!({}), &too_many), Err(PatchError::BadRequest(m)) if m.ends_with("got 10001")));
 }

@@ -13,12 +13,7 @@ fn deployments() -> &'static ResourceInfo {
 }
 
 fn patch(original: &Value, patch_type: PatchType, body: Value) -> Result<Value, PatchError> {
-    apply_patch(
-        original,
-        patch_type,
-        body.to_string().as_bytes(),
-        deployments(),
-    )
+    apply_patch(original, patch_type, body.to_string().as_bytes(), deployments())
 }
 
 /// The manifest a user applies; `mode`, `image` and `ports` vary between applies.
@@ -52,8 +47,7 @@ fn live(image: &str, mode: &str, ports: Value, annotation: &str) -> Value {
         "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"
     });
     let mut web = json!({"name": "web", "image": image, "ports": ports, "env": [{"name": "MODE", "value": mode}, {"name": "LOG_LEVEL", "value": "info"}]});
-    let mut sidecar =
-        json!({"name": "sidecar", "image": "busybox:1.36", "command": ["sleep", "infinity"]});
+    let mut sidecar = json!({"name": "sidecar", "image": "busybox:1.36", "command": ["sleep", "infinity"]});
     for container in [&mut web, &mut sidecar] {
         json_patch::merge(container, &container_defaults);
     }
@@ -122,10 +116,7 @@ fn client_side_apply_changes_env_and_image_and_removes_a_port() {
         json!([{"containerPort": 80, "protocol": "TCP"}]),
         &last_applied(&second),
     );
-    assert_eq!(
-        patch(&current, PatchType::StrategicMerge, body).expect("apply"),
-        want
-    );
+    assert_eq!(patch(&current, PatchType::StrategicMerge, body).expect("apply"), want);
 }
 
 #[test]
@@ -161,8 +152,7 @@ fn set_image_and_edit_send_two_way_strategic_patches() {
     let got = patch(&current, PatchType::StrategicMerge, body).expect("edit");
     let mut want = current.clone();
     want["spec"]["replicas"] = json!(3);
-    want["spec"]["template"]["spec"]["containers"][0]["env"] =
-        json!([{"name": "LOG_LEVEL", "value": "info"}]);
+    want["spec"]["template"]["spec"]["containers"][0]["env"] = json!([{"name": "LOG_LEVEL", "value": "info"}]);
     assert_eq!(got, want);
 }
 
@@ -176,16 +166,8 @@ fn label_annotate_and_scale_send_merge_patches() {
         json!({"metadata": {"labels": {"tier": "frontend"}}}),
     )
     .expect("label");
-    assert_eq!(
-        got["metadata"]["labels"],
-        json!({"app": "web", "tier": "frontend"})
-    );
-    let got = patch(
-        &got,
-        PatchType::Merge,
-        json!({"metadata": {"labels": {"app": null}}}),
-    )
-    .expect("unlabel");
+    assert_eq!(got["metadata"]["labels"], json!({"app": "web", "tier": "frontend"}));
+    let got = patch(&got, PatchType::Merge, json!({"metadata": {"labels": {"app": null}}})).expect("unlabel");
     assert_eq!(got["metadata"]["labels"], json!({"tier": "frontend"}));
     // kubectl annotate deploy web note=hi --overwrite --resource-version=41
     let got = patch(
@@ -195,10 +177,7 @@ fn label_annotate_and_scale_send_merge_patches() {
     )
     .expect("annotate");
     assert_eq!(got["metadata"]["annotations"]["note"], "hi");
-    assert_eq!(
-        got["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
-        "1"
-    );
+    assert_eq!(got["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
 
     // kubectl scale deploy web --replicas=5 patches the scale subresource.
     let scale = json!({
@@ -298,10 +277,6 @@ fn content_types() {
         ("", None),
     ];
     for (content_type, want) in cases {
-        assert_eq!(
-            PatchType::from_content_type(content_type),
-            want,
-            "{content_type}"
-        );
+        assert_eq!(PatchType::from_content_type(content_type), want, "{content_type}");
     }
 }

@@ -74,8 +74,7 @@ pub fn apply_patch(
     kind: &ResourceInfo,
 ) -> Result<Value, PatchError> {
     let parse = || -> Result<Value, PatchError> {
-        serde_json::from_slice(patch)
-            .map_err(|_| PatchError::BadRequest("invalid JSON patch".to_string()))
+        serde_json::from_slice(patch).map_err(|_| PatchError::BadRequest("invalid JSON patch".to_string()))
     };
     match patch_type {
         PatchType::Apply => Err(PatchError::Unsupported(ACCEPTED_TYPES.to_string())),

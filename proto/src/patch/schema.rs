@@ -105,11 +105,9 @@ pub fn schema_for(kind: &ResourceInfo) -> SchemaRef {
         ("", "Namespace") => &NAMESPACE,
         ("", "ServiceAccount") => &SERVICE_ACCOUNT,
         ("", "PersistentVolumeClaim") => &PERSISTENT_VOLUME_CLAIM,
-        (
-            "",
-            "Endpoints" | "ConfigMap" | "Secret" | "Event" | "PersistentVolume" | "ResourceQuota"
-            | "LimitRange",
-        ) => &METADATA_ONLY,
+        ("", "Endpoints" | "ConfigMap" | "Secret" | "Event" | "PersistentVolume" | "ResourceQuota" | "LimitRange") => {
+            &METADATA_ONLY
+        }
         ("apps", "Deployment") => &DEPLOYMENT,
         ("apps", "ReplicaSet") => &REPLICA_SET,
         ("apps", "StatefulSet") => &STATEFUL_SET,
@@ -364,20 +362,14 @@ static SERVICE_ACCOUNT: TypeSchema = TypeSchema {
 
 static PERSISTENT_VOLUME_CLAIM: TypeSchema = TypeSchema {
     name: "PersistentVolumeClaim",
-    fields: &[
-        nested("metadata", &OBJECT_META),
-        nested("status", &CONDITIONS_STATUS),
-    ],
+    fields: &[nested("metadata", &OBJECT_META), nested("status", &CONDITIONS_STATUS)],
 };
 
 // apps/v1
 
 static DEPLOYMENT_SPEC: TypeSchema = TypeSchema {
     name: "DeploymentSpec",
-    fields: &[
-        nested("template", &POD_TEMPLATE_SPEC),
-        retain_keys("strategy"),
-    ],
+    fields: &[nested("template", &POD_TEMPLATE_SPEC), retain_keys("strategy")],
 };
 
 static DEPLOYMENT: TypeSchema = TypeSchema {
@@ -415,10 +407,7 @@ static DAEMON_SET: TypeSchema = TypeSchema {
 
 static STATEFUL_SET_SPEC: TypeSchema = TypeSchema {
     name: "StatefulSetSpec",
-    fields: &[
-        nested("template", &POD_TEMPLATE_SPEC),
-        atomic("volumeClaimTemplates"),
-    ],
+    fields: &[nested("template", &POD_TEMPLATE_SPEC), atomic("volumeClaimTemplates")],
 };
 
 static STATEFUL_SET: TypeSchema = TypeSchema {
@@ -518,10 +507,7 @@ mod tests {
 
     /// Follows a path of field names from a kind's root.
     fn lookup(kind: &str, path: &[&str]) -> Field {
-        let info = RESOURCES
-            .iter()
-            .find(|r| r.kind == kind)
-            .expect("kind is served");
+        let info = RESOURCES.iter().find(|r| r.kind == kind).expect("kind is served");
         let mut schema = schema_for(info);
         let mut field = Field::UNKNOWN;
         for name in path {
@@ -542,23 +528,12 @@ mod tests {
             ("Job", &["spec", "template", "spec", "containers"]),
             (
                 "CronJob",
-                &[
-                    "spec",
-                    "jobTemplate",
-                    "spec",
-                    "template",
-                    "spec",
-                    "containers",
-                ],
+                &["spec", "jobTemplate", "spec", "template", "spec", "containers"],
             ),
         ];
         for (kind, path) in paths {
             let field = lookup(kind, path);
-            assert_eq!(
-                field.strategy,
-                Strategy::MergeByKey("name"),
-                "{kind} {path:?}"
-            );
+            assert_eq!(field.strategy, Strategy::MergeByKey("name"), "{kind} {path:?}");
             assert_eq!(
                 field.schema.field("env").strategy,
                 Strategy::MergeByKey("name"),
@@ -570,31 +545,16 @@ mod tests {
     #[test]
     fn tags_match_kubernetes() {
         let cases: &[(&str, &[&str], Strategy, bool)] = &[
-            (
-                "Pod",
-                &["metadata", "finalizers"],
-                Strategy::MergeSet,
-                false,
-            ),
+            ("Pod", &["metadata", "finalizers"], Strategy::MergeSet, false),
             (
                 "Pod",
                 &["metadata", "ownerReferences"],
                 Strategy::MergeByKey("uid"),
                 false,
             ),
-            (
-                "Pod",
-                &["spec", "volumes"],
-                Strategy::MergeByKey("name"),
-                true,
-            ),
+            ("Pod", &["spec", "volumes"], Strategy::MergeByKey("name"), true),
             ("Pod", &["spec", "tolerations"], Strategy::Default, false),
-            (
-                "Pod",
-                &["spec", "hostAliases"],
-                Strategy::MergeByKey("ip"),
-                false,
-            ),
+            ("Pod", &["spec", "hostAliases"], Strategy::MergeByKey("ip"), false),
             (
                 "Pod",
                 &["spec", "containers", "ports"],
@@ -613,30 +573,10 @@ mod tests {
                 Strategy::MergeByKey("devicePath"),
                 false,
             ),
-            (
-                "Pod",
-                &["spec", "containers", "resizePolicy"],
-                Strategy::Default,
-                false,
-            ),
-            (
-                "Pod",
-                &["status", "conditions"],
-                Strategy::MergeByKey("type"),
-                false,
-            ),
-            (
-                "Service",
-                &["spec", "ports"],
-                Strategy::MergeByKey("port"),
-                false,
-            ),
-            (
-                "Node",
-                &["status", "addresses"],
-                Strategy::MergeByKey("type"),
-                false,
-            ),
+            ("Pod", &["spec", "containers", "resizePolicy"], Strategy::Default, false),
+            ("Pod", &["status", "conditions"], Strategy::MergeByKey("type"), false),
+            ("Service", &["spec", "ports"], Strategy::MergeByKey("port"), false),
+            ("Node", &["status", "addresses"], Strategy::MergeByKey("type"), false),
             ("Node", &["spec", "podCIDRs"], Strategy::MergeSet, false),
             ("Deployment", &["spec", "strategy"], Strategy::Default, true),
             (
@@ -645,19 +585,9 @@ mod tests {
                 Strategy::MergeByKey("type"),
                 false,
             ),
-            (
-                "PodDisruptionBudget",
-                &["spec", "selector"],
-                Strategy::Replace,
-                false,
-            ),
+            ("PodDisruptionBudget", &["spec", "selector"], Strategy::Replace, false),
             ("ClusterRole", &["rules"], Strategy::Default, false),
-            (
-                "ServiceAccount",
-                &["secrets"],
-                Strategy::MergeByKey("name"),
-                false,
-            ),
+            ("ServiceAccount", &["secrets"], Strategy::MergeByKey("name"), false),
         ];
         for (kind, path, strategy, retain) in cases {
             let field = lookup(kind, path);
@@ -669,10 +599,7 @@ mod tests {
     #[test]
     fn every_served_kind_merges_finalizers() {
         for info in RESOURCES {
-            let finalizers = schema_for(info)
-                .field("metadata")
-                .schema
-                .field("finalizers");
+            let finalizers = schema_for(info).field("metadata").schema.field("finalizers");
             assert_eq!(
                 finalizers.strategy,
                 Strategy::MergeSet,

@@ -62,10 +62,7 @@ fn merge_map(
 
     for (key, value) in patch {
         let (key, delete_list) = if key.starts_with(DELETE_FROM_PRIMITIVE_LIST) {
-            (
-                directive_target(&key, DELETE_FROM_PRIMITIVE_LIST)?.to_string(),
-                true,
-            )
+            (directive_target(&key, DELETE_FROM_PRIMITIVE_LIST)?.to_string(), true)
         } else {
             (key, false)
         };
@@ -100,13 +97,7 @@ fn merge_map(
             (Value::Array(current_list), Value::Array(patch_list)) => {
                 if field.strategy.merges() || delete_list {
                     let key = field.strategy.merge_key();
-                    Value::Array(merge_list(
-                        current_list,
-                        patch_list,
-                        field.schema,
-                        key,
-                        delete_list,
-                    )?)
+                    Value::Array(merge_list(current_list, patch_list, field.schema, key, delete_list)?)
                 } else {
                     Value::Array(patch_list)
                 }
@@ -134,10 +125,7 @@ fn map_directive(directive: &Value, mut patch: Map<String, Value>) -> Result<Map
 }
 
 /// `$retainKeys`: members of `original` not listed are cleared; the patch may only set listed ones.
-fn apply_retain_keys(
-    original: &mut Map<String, Value>,
-    patch: &mut Map<String, Value>,
-) -> Result<()> {
+fn apply_retain_keys(original: &mut Map<String, Value>, patch: &mut Map<String, Value>) -> Result<()> {
     let Some(retain) = patch.shift_remove(RETAIN_KEYS) else {
         return Ok(());
     };
@@ -146,8 +134,7 @@ fn apply_retain_keys(
     };
     let retained = |key: &str| retain.iter().any(|k| k.as_str() == Some(key));
     for (key, value) in patch.iter() {
-        let directive =
-            key.starts_with(DELETE_FROM_PRIMITIVE_LIST) || key.starts_with(SET_ELEMENT_ORDER);
+        let directive = key.starts_with(DELETE_FROM_PRIMITIVE_LIST) || key.starts_with(SET_ELEMENT_ORDER);
         if !value.is_null() && !directive && !retained(key) {
             return Err(bad_request(ERR_RETAIN_KEYS));
         }
@@ -186,21 +173,16 @@ fn merge_ordered_lists(
                 Some(Value::Array(added)) => added,
                 _ => continue,
             },
-            (Some(current), Some(patched)) if field.strategy.merges() => merge_list(
-                current.clone(),
-                patched.clone(),
-                field.schema,
-                merge_key,
-                false,
-            )?,
+            (Some(current), Some(patched)) if field.strategy.merges() => {
+                merge_list(current.clone(), patched.clone(), field.schema, merge_key, false)?
+            }
             (Some(_), Some(patched)) => patched.clone(),
             (None, None) => continue,
         };
         let server_order = original_list.unwrap_or_default();
         let (ordered, server_only) = partition(merged, &order, merge_key)?;
         let kind = element_kind(&[&server_order, patch_list.as_deref().unwrap_or_default()])?;
-        let list =
-            normalize_element_order(ordered, server_only, &order, &server_order, merge_key, kind)?;
+        let list = normalize_element_order(ordered, server_only, &order, &server_order, merge_key, kind)?;
         original.insert(target.clone(), Value::Array(list));
         patch.shift_remove(&target);
     }
@@ -237,10 +219,7 @@ fn validate_order(patch_list: &[Value], order: &[Value], merge_key: &str) -> Res
     };
     let (mut p, mut o) = (0, 0);
     while p < kept.len() && o < order.len() {
-        if kept[p]
-            .as_object()
-            .is_some_and(|m| m.contains_key(DIRECTIVE))
-        {
+        if kept[p].as_object().is_some_and(|m| m.contains_key(DIRECTIVE)) {
             p += 1;
             continue;
         }
@@ -288,10 +267,7 @@ fn merge_list(
     let kind = element_kind(&[&original, &patch])?;
     let (original, patch, merged) = if kind != GoKind::Map {
         if delete_list {
-            return Ok(original
-                .into_iter()
-                .filter(|v| !patch.contains(v))
-                .collect());
+            return Ok(original.into_iter().filter(|v| !patch.contains(v)).collect());
         }
         let mut merged: Vec<Value> = Vec::with_capacity(original.len() + patch.len());
         for item in original.iter().chain(&patch) {
@@ -321,10 +297,7 @@ fn apply_list_directives(
     let mut plain = Vec::with_capacity(patch.len());
     let mut replace = false;
     for item in patch {
-        let Some((map, directive)) = item
-            .as_object()
-            .and_then(|m| m.get(DIRECTIVE).map(|d| (m, d)))
-        else {
+        let Some((map, directive)) = item.as_object().and_then(|m| m.get(DIRECTIVE).map(|d| (m, d))) else {
             plain.push(item);
             continue;
         };
@@ -337,11 +310,7 @@ fn apply_list_directives(
             }
             // Any other item of the list is taken as it is.
             Some("replace") => replace = true,
-            Some("merge") => {
-                return Err(unhandled(
-                    "merging lists cannot yet be specified in the patch",
-                ))
-            }
+            Some("merge") => return Err(unhandled("merging lists cannot yet be specified in the patch")),
             _ => {
                 return Err(unhandled(format!(
                     "unknown patch type: {} in map: {}",
@@ -448,22 +417,11 @@ fn normalize_element_order(
 ) -> Result<Vec<Value>> {
     let patch = sort_by_order(patch, patch_order, merge_key, kind)?;
     let server_only = sort_by_order(server_only, server_order, merge_key, kind)?;
-    Ok(merge_sorted(
-        server_only,
-        patch,
-        server_order,
-        merge_key,
-        kind,
-    ))
+    Ok(merge_sorted(server_only, patch, server_order, merge_key, kind))
 }
 
 /// `normalizeSliceOrder`: stable sort by position in `order`; deletions go last.
-fn sort_by_order(
-    items: Vec<Value>,
-    order: &[Value],
-    merge_key: &str,
-    kind: GoKind,
-) -> Result<Vec<Value>> {
+fn sort_by_order(items: Vec<Value>, order: &[Value], merge_key: &str, kind: GoKind) -> Result<Vec<Value>> {
     let (mut items, deletions): (Vec<Value>, Vec<Value>) = if kind == GoKind::Map {
         for item in items.iter().chain(order) {
             let Value::Object(map) = item else {
@@ -554,9 +512,7 @@ fn element_kind(lists: &[&[Value]]) -> Result<GoKind> {
     for item in lists.iter().flat_map(|list| list.iter()) {
         let this = GoKind::of(item);
         match kind {
-            None if this == GoKind::Slice => {
-                return Err(PatchError::Invalid(ERR_NO_LIST_OF_LISTS.to_string()))
-            }
+            None if this == GoKind::Slice => return Err(PatchError::Invalid(ERR_NO_LIST_OF_LISTS.to_string())),
             None => kind = Some(this),
             Some(kind) if kind != this => {
                 let all = Value::Array(lists.iter().map(|l| Value::Array(l.to_vec())).collect());
@@ -604,9 +560,7 @@ fn remove_directives(value: Value) -> Option<Value> {
                 .filter_map(|(k, v)| remove_directives(v).map(|v| (k, v)))
                 .collect(),
         )),
-        Value::Array(items) => Some(Value::Array(
-            items.into_iter().filter_map(remove_directives).collect(),
-        )),
+        Value::Array(items) => Some(Value::Array(items.into_iter().filter_map(remove_directives).collect())),
         other => Some(other),
     }
 }

@@ -132,12 +132,7 @@ fn maps_and_nulls() {
             json!({"name": null, "value": null}),
             json!({"other": "a"}),
         ),
-        (
-            "nil patch",
-            json!({"name": 1}),
-            json!({}),
-            json!({"name": 1}),
-        ),
+        ("nil patch", json!({"name": 1}), json!({}), json!({"name": 1})),
         (
             "null for a missing field is dropped",
             json!({"name": 2}),
@@ -603,17 +598,13 @@ fn errors_are_worded_as_kubernetes_words_them() {
 #[test]
 fn null_patch_changes_nothing() {
     let current = json!({"name": 1, "mergingList": [{"name": 1}]});
-    assert_eq!(
-        merge_item(&current, &Value::Null).expect("null patch"),
-        current
-    );
+    assert_eq!(merge_item(&current, &Value::Null).expect("null patch"), current);
 }
 
 /// Patches a served kind with its real metadata.
 fn patch_kind(plural: &str, group: &str, current: &Value, patch: &Value) -> Value {
     let info = find(group, "v1", plural).expect("served resource");
-    strategic_merge_patch(current, patch, schema_for(info))
-        .unwrap_or_else(|e| panic!("{plural}: {e}"))
+    strategic_merge_patch(current, patch, schema_for(info)).unwrap_or_else(|e| panic!("{plural}: {e}"))
 }
 
 fn pod(containers: Value) -> Value {
@@ -648,8 +639,7 @@ fn pod_containers_merge_by_name_with_env_ports_and_mounts() {
 
 #[test]
 fn deleting_a_container_by_key() {
-    let current =
-        pod(json!([{"name": "web", "image": "nginx"}, {"name": "sidecar", "image": "busybox"}]));
+    let current = pod(json!([{"name": "web", "image": "nginx"}, {"name": "sidecar", "image": "busybox"}]));
     let patch = json!({"spec": {"containers": [{"$patch": "delete", "name": "sidecar"}]}});
     assert_eq!(
         patch_kind("pods", "", &current, &patch),
@@ -659,13 +649,9 @@ fn deleting_a_container_by_key() {
 
 #[test]
 fn set_element_order_reorders_containers() {
-    let current = pod(
-        json!([{"name": "a", "image": "x"}, {"name": "b", "image": "y"}, {"name": "c", "image": "z"}]),
-    );
+    let current = pod(json!([{"name": "a", "image": "x"}, {"name": "b", "image": "y"}, {"name": "c", "image": "z"}]));
     let patch = json!({"spec": {"$setElementOrder/containers": [{"name": "c"}, {"name": "a"}, {"name": "b"}], "containers": [{"name": "a", "image": "x2"}]}});
-    let want = pod(
-        json!([{"name": "c", "image": "z"}, {"name": "a", "image": "x2"}, {"name": "b", "image": "y"}]),
-    );
+    let want = pod(json!([{"name": "c", "image": "z"}, {"name": "a", "image": "x2"}, {"name": "b", "image": "y"}]));
     assert_eq!(patch_kind("pods", "", &current, &patch), want);
 }
 
@@ -703,11 +689,7 @@ fn retain_keys_drops_rolling_update_when_strategy_becomes_recreate() {
         json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}}),
         json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": null}}}),
     ] {
-        assert_eq!(
-            patch_kind("deployments", "apps", &current, &patch),
-            want,
-            "{patch}"
-        );
+        assert_eq!(patch_kind("deployments", "apps", &current, &patch), want, "{patch}");
     }
     // Without the directive the union keeps both members, as on a real cluster.
     let plain = json!({"spec": {"strategy": {"type": "Recreate"}}});
@@ -719,10 +701,7 @@ fn retain_keys_drops_rolling_update_when_strategy_becomes_recreate() {
 fn finalizers_are_a_set() {
     let current = json!({"metadata": {"name": "x", "finalizers": ["a", "b"]}});
     let cases = [
-        (
-            json!({"metadata": {"finalizers": ["b", "c"]}}),
-            json!(["a", "b", "c"]),
-        ),
+        (json!({"metadata": {"finalizers": ["b", "c"]}}), json!(["a", "b", "c"])),
         (
             json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}),
             json!(["b"]),
@@ -740,12 +719,7 @@ fn finalizers_are_a_set() {
         let got = patch_kind("configmaps", "", &current, &patch);
         assert_eq!(got["metadata"]["finalizers"], want, "{patch}");
     }
-    let nulled = patch_kind(
-        "configmaps",
-        "",
-        &current,
-        &json!({"metadata": {"finalizers": null}}),
-    );
+    let nulled = patch_kind("configmaps", "", &current, &json!({"metadata": {"finalizers": null}}));
     assert_eq!(nulled, json!({"metadata": {"name": "x"}}));
 }
 
@@ -798,10 +772,7 @@ fn rbac_rules_are_atomic_and_pdb_selector_is_replaced() {
 
     let pdb = json!({"spec": {"selector": {"matchLabels": {"app": "a", "tier": "x"}}}});
     let patch = json!({"spec": {"selector": {"matchLabels": {"app": "b"}}}});
-    assert_eq!(
-        patch_kind("poddisruptionbudgets", "policy", &pdb, &patch),
-        patch
-    );
+    assert_eq!(patch_kind("poddisruptionbudgets", "policy", &pdb, &patch), patch);
 }
 
 #[test]
@@ -810,10 +781,7 @@ fn cron_job_template_containers_merge() {
     let patch = json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c", "env": [{"name": "Y", "value": "2"}]}]}}}}}});
     let got = patch_kind("cronjobs", "batch", &current, &patch);
     let env = &got["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"];
-    assert_eq!(
-        env,
-        &json!([{"name": "Y", "value": "2"}, {"name": "X", "value": "1"}])
-    );
+    assert_eq!(env, &json!([{"name": "Y", "value": "2"}, {"name": "X", "value": "1"}]));
 }
 
 #[test]
@@ -838,8 +806,7 @@ fn unknown_kinds_patch_like_merge_patch() {
     let mut info = *find("", "v1", "configmaps").expect("configmaps");
     info.group = "example.com";
     info.kind = "Widget";
-    let current =
-        json!({"metadata": {"finalizers": ["a"]}, "spec": {"items": [{"name": "x"}], "size": 1}});
+    let current = json!({"metadata": {"finalizers": ["a"]}, "spec": {"items": [{"name": "x"}], "size": 1}});
     let patch = json!({"metadata": {"finalizers": ["b"]}, "spec": {"items": [{"name": "y"}]}});
     let got = strategic_merge_patch(&current, &patch, schema_for(&info)).expect("patch");
     assert_eq!(

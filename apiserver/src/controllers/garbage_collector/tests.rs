@@ -15,7 +15,14 @@ fn decisions_follow_kubernetes() {
     use OwnerState::*;
     let none: &[String] = &[];
     let cases: Vec<Case> = vec![
-        ("solid owner keeps it", uids(&[("a", Solid)]), false, false, vec![], Plan::Nothing),
+        (
+            "solid owner keeps it",
+            uids(&[("a", Solid)]),
+            false,
+            false,
+            vec![],
+            Plan::Nothing,
+        ),
         (
             "solid owner, dangling and waiting references are dropped",
             uids(&[("a", Solid), ("b", Dangling), ("c", Waiting)]),
@@ -30,7 +37,10 @@ fn decisions_follow_kubernetes() {
             true,
             false,
             vec![],
-            Plan::Delete { policy: "Background", unblock: false },
+            Plan::Delete {
+                policy: "Background",
+                unblock: false,
+            },
         ),
         (
             "waiting owner, own dependents: foreground",
@@ -38,7 +48,10 @@ fn decisions_follow_kubernetes() {
             true,
             false,
             vec![],
-            Plan::Delete { policy: "Foreground", unblock: false },
+            Plan::Delete {
+                policy: "Foreground",
+                unblock: false,
+            },
         ),
         (
             "waiting owner, a dependent waits too: unblock",
@@ -46,7 +59,10 @@ fn decisions_follow_kubernetes() {
             true,
             true,
             vec![],
-            Plan::Delete { policy: "Foreground", unblock: true },
+            Plan::Delete {
+                policy: "Foreground",
+                unblock: true,
+            },
         ),
         (
             "waiting owner, no dependents: background",
@@ -54,7 +70,10 @@ fn decisions_follow_kubernetes() {
             false,
             false,
             vec![],
-            Plan::Delete { policy: "Background", unblock: false },
+            Plan::Delete {
+                policy: "Background",
+                unblock: false,
+            },
         ),
         (
             "own orphan finalizer is honoured",
@@ -62,7 +81,10 @@ fn decisions_follow_kubernetes() {
             false,
             false,
             vec!["orphan".into()],
-            Plan::Delete { policy: "Orphan", unblock: false },
+            Plan::Delete {
+                policy: "Orphan",
+                unblock: false,
+            },
         ),
         (
             "own foreground finalizer is honoured",
@@ -70,13 +92,22 @@ fn decisions_follow_kubernetes() {
             false,
             false,
             vec!["foregroundDeletion".into()],
-            Plan::Delete { policy: "Foreground", unblock: false },
+            Plan::Delete {
+                policy: "Foreground",
+                unblock: false,
+            },
         ),
     ];
     for (name, owners, has_deps, dep_waits, fins, want) in cases {
         assert_eq!(decide(&owners, has_deps, dep_waits, &fins), want, "{name}");
     }
-    assert_eq!(decide(&[], false, false, none), Plan::Delete { policy: "Background", unblock: false });
+    assert_eq!(
+        decide(&[], false, false, none),
+        Plan::Delete {
+            policy: "Background",
+            unblock: false
+        }
+    );
 }
 
 #[test]
@@ -87,15 +118,25 @@ fn owner_references_resolve_by_scope() {
         OwnerTarget::Found { info, index, namespace } => {
             assert_eq!(info.plural, "replicasets");
             assert!(index.is_some());
-            assert_eq!(namespace.as_deref(), Some("a"), "looked up in the dependent's namespace");
+            assert_eq!(
+                namespace.as_deref(),
+                Some("a"),
+                "looked up in the dependent's namespace"
+            );
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(Graph::target(&resources, None, &rs), OwnerTarget::InvalidNamespace);
     let node = json!({"apiVersion": "v1", "kind": "Node", "name": "n1", "uid": "u"});
-    assert!(matches!(Graph::target(&resources, Some("a"), &node), OwnerTarget::Found { namespace: None, .. }));
+    assert!(matches!(
+        Graph::target(&resources, Some("a"), &node),
+        OwnerTarget::Found { namespace: None, .. }
+    ));
     let hpa_v1 = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "name": "h", "uid": "u"});
-    assert!(matches!(Graph::target(&resources, Some("a"), &hpa_v1), OwnerTarget::Found { index: Some(_), .. }));
+    assert!(matches!(
+        Graph::target(&resources, Some("a"), &hpa_v1),
+        OwnerTarget::Found { index: Some(_), .. }
+    ));
     let unknown = json!({"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": "u"});
     assert_eq!(Graph::target(&resources, Some("a"), &unknown), OwnerTarget::UnknownKind);
 }
@@ -117,7 +158,14 @@ fn pod(name: &str, refs: Vec<Value>, finalizers: &[&str]) -> Value {
 }
 
 async fn start(env: &TestEnv) {
-    env.keep(spawn(env.api.clone(), Config { workers: 2, resync: Duration::from_secs(60) }, env.shutdown()));
+    env.keep(spawn(
+        env.api.clone(),
+        Config {
+            workers: 2,
+            resync: Duration::from_secs(60),
+        },
+        env.shutdown(),
+    ));
 }
 
 fn not_found(r: Result<Value, ApiError>) -> bool {
@@ -144,16 +192,27 @@ async fn background_deletes_dependents_of_gone_owners_by_uid_and_namespace() {
     let web = replica_set(&env, "default", "web").await;
     let web_ref = owner_ref(&web, "ReplicaSet", "apps/v1", true);
     for name in ["p1", "p2"] {
-        c.create(pods, Some("default"), &pod(name, vec![web_ref.clone()], &[])).await.unwrap();
+        c.create(pods, Some("default"), &pod(name, vec![web_ref.clone()], &[]))
+            .await
+            .unwrap();
     }
-    c.create(pods, Some("default"), &pod("loner", vec![], &[])).await.unwrap();
+    c.create(pods, Some("default"), &pod("loner", vec![], &[]))
+        .await
+        .unwrap();
     let mut stale = web_ref.clone();
     stale["uid"] = json!("not-the-replicaset");
-    c.create(pods, Some("default"), &pod("stale-uid", vec![stale], &[])).await.unwrap();
+    c.create(pods, Some("default"), &pod("stale-uid", vec![stale], &[]))
+        .await
+        .unwrap();
     // Owners are looked up in the dependent's namespace: `web` is not in `other`.
-    c.create(pods, Some("other"), &pod("cross-ns", vec![web_ref.clone()], &[])).await.unwrap();
+    c.create(pods, Some("other"), &pod("cross-ns", vec![web_ref.clone()], &[]))
+        .await
+        .unwrap();
     // A cluster-scoped owner of a namespaced dependent is fine.
-    let cr = c.create(crs, None, &json!({"metadata": {"name": "owner-cr"}})).await.unwrap();
+    let cr = c
+        .create(crs, None, &json!({"metadata": {"name": "owner-cr"}}))
+        .await
+        .unwrap();
     let cm = json!({"metadata": {"name": "by-cr", "ownerReferences": [owner_ref(&cr, "ClusterRole", "rbac.authorization.k8s.io/v1", false)]}});
     c.create(cms, Some("default"), &cm).await.unwrap();
     // A cluster-scoped dependent of a namespaced owner is invalid and left alone.
@@ -167,7 +226,10 @@ async fn background_deletes_dependents_of_gone_owners_by_uid_and_namespace() {
     })
     .await;
     for name in ["p1", "p2", "loner"] {
-        assert!(c.get(pods, Some("default"), name).await.is_ok(), "{name} has a live owner");
+        assert!(
+            c.get(pods, Some("default"), name).await.is_ok(),
+            "{name} has a live owner"
+        );
     }
     assert!(c.get(cms, Some("default"), "by-cr").await.is_ok());
 
@@ -194,8 +256,16 @@ async fn foreground_waits_for_blocking_dependents() {
     let (pods, rss) = (resource("", "pods"), resource("apps", "replicasets"));
     let web = replica_set(&env, "default", "web").await;
     let blocking = owner_ref(&web, "ReplicaSet", "apps/v1", true);
-    c.create(pods, Some("default"), &pod("held", vec![blocking.clone()], &["example.com/hold"])).await.unwrap();
-    c.create(pods, Some("default"), &pod("quick", vec![blocking], &[])).await.unwrap();
+    c.create(
+        pods,
+        Some("default"),
+        &pod("held", vec![blocking.clone()], &["example.com/hold"]),
+    )
+    .await
+    .unwrap();
+    c.create(pods, Some("default"), &pod("quick", vec![blocking], &[]))
+        .await
+        .unwrap();
     start(&env).await;
 
     let foreground = json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"});
@@ -205,33 +275,61 @@ async fn foreground_waits_for_blocking_dependents() {
         not_found(c.get(pods, Some("default"), "quick").await) && held.is_ok_and(|p| p.deletion_timestamp().is_some())
     })
     .await;
-    let owner = c.get(rss, Some("default"), "web").await.expect("owner waits for the held pod");
+    let owner = c
+        .get(rss, Some("default"), "web")
+        .await
+        .expect("owner waits for the held pod");
     assert_eq!(owner.finalizers(), vec![FOREGROUND.to_string()]);
 
     let release = json!({"metadata": {"finalizers": null}});
-    c.patch(pods, Some("default"), "held", None, PatchType::Merge, &release).await.unwrap();
-    eventually("owner removed after its dependents", || async { not_found(c.get(rss, Some("default"), "web").await) })
-        .await;
+    c.patch(pods, Some("default"), "held", None, PatchType::Merge, &release)
+        .await
+        .unwrap();
+    eventually("owner removed after its dependents", || async {
+        not_found(c.get(rss, Some("default"), "web").await)
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn orphan_leaves_dependents_without_the_reference() {
     let env = TestEnv::new().await;
     let c = env.client();
-    let (pods, rss, cms) = (resource("", "pods"), resource("apps", "replicasets"), resource("", "configmaps"));
+    let (pods, rss, cms) = (
+        resource("", "pods"),
+        resource("apps", "replicasets"),
+        resource("", "configmaps"),
+    );
     let web = replica_set(&env, "default", "web").await;
-    let keeper = c.create(cms, Some("default"), &json!({"metadata": {"name": "keeper"}})).await.unwrap();
+    let keeper = c
+        .create(cms, Some("default"), &json!({"metadata": {"name": "keeper"}}))
+        .await
+        .unwrap();
     let web_ref = owner_ref(&web, "ReplicaSet", "apps/v1", true);
     let mut keeper_ref = owner_ref(&keeper, "ConfigMap", "v1", false);
     keeper_ref["controller"] = json!(false);
-    c.create(pods, Some("default"), &pod("only-rs", vec![web_ref.clone()], &[])).await.unwrap();
-    c.create(pods, Some("default"), &pod("two-owners", vec![web_ref, keeper_ref.clone()], &[])).await.unwrap();
+    c.create(pods, Some("default"), &pod("only-rs", vec![web_ref.clone()], &[]))
+        .await
+        .unwrap();
+    c.create(
+        pods,
+        Some("default"),
+        &pod("two-owners", vec![web_ref, keeper_ref.clone()], &[]),
+    )
+    .await
+    .unwrap();
     start(&env).await;
 
     let orphan = json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"});
     c.delete(rss, Some("default"), "web", &orphan).await.unwrap();
-    eventually("owner removed", || async { not_found(c.get(rss, Some("default"), "web").await) }).await;
-    let only = c.get(pods, Some("default"), "only-rs").await.expect("orphaned, not deleted");
+    eventually("owner removed", || async {
+        not_found(c.get(rss, Some("default"), "web").await)
+    })
+    .await;
+    let only = c
+        .get(pods, Some("default"), "only-rs")
+        .await
+        .expect("orphaned, not deleted");
     assert!(only.owner_references().is_empty());
     let two = c.get(pods, Some("default"), "two-owners").await.expect("kept");
     assert_eq!(two.owner_references(), vec![keeper_ref]);

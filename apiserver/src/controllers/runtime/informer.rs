@@ -81,7 +81,11 @@ impl Cache {
 
     /// The objects of one namespace.
     pub fn list_in(&self, namespace: &str) -> Vec<Arc<Value>> {
-        self.read().values().filter(|o| o.namespace() == Some(namespace)).cloned().collect()
+        self.read()
+            .values()
+            .filter(|o| o.namespace() == Some(namespace))
+            .cloned()
+            .collect()
     }
 
     /// How many objects are cached.
@@ -164,7 +168,12 @@ pub struct Informer {
 enum State {
     Empty,
     Listed(String),
-    Watching { rv: String, stream: WatchStream, since: Instant, events: u64 },
+    Watching {
+        rv: String,
+        stream: WatchStream,
+        since: Instant,
+        events: u64,
+    },
 }
 
 impl Informer {
@@ -245,7 +254,12 @@ impl Informer {
             State::Listed(rv) => {
                 let query = format!("resourceVersion={rv}&allowWatchBookmarks=true");
                 match self.client.watch(self.info, None, &query).await {
-                    Ok(s) => State::Watching { rv, stream: Box::pin(s), since: Instant::now(), events: 0 },
+                    Ok(s) => State::Watching {
+                        rv,
+                        stream: Box::pin(s),
+                        since: Instant::now(),
+                        events: 0,
+                    },
                     Err(e) if e.code == 410 => State::Empty,
                     Err(e) => {
                         warn!(resource = plural, error = %e, "informer watch failed");
@@ -254,11 +268,21 @@ impl Informer {
                     }
                 }
             }
-            State::Watching { rv, mut stream, since, events } => match stream.next().await {
+            State::Watching {
+                rv,
+                mut stream,
+                since,
+                events,
+            } => match stream.next().await {
                 Some(Ok(ev)) => match self.apply_event(ev) {
                     Ok(new_rv) => {
                         *failures = 0;
-                        State::Watching { rv: new_rv.unwrap_or(rv), stream, since, events: events + 1 }
+                        State::Watching {
+                            rv: new_rv.unwrap_or(rv),
+                            stream,
+                            since,
+                            events: events + 1,
+                        }
                     }
                     Err(e) if e.code == 410 => {
                         debug!(resource = plural, "watch expired; listing again");
@@ -340,7 +364,10 @@ impl Informer {
             for (key, new) in &fresh {
                 let old = objects.get(key);
                 if old.is_none_or(|o| o.resource_version() != new.resource_version()) {
-                    changes.push(Change::Applied { old: old.cloned(), new: new.clone() });
+                    changes.push(Change::Applied {
+                        old: old.cloned(),
+                        new: new.clone(),
+                    });
                 }
             }
             *objects = fresh;
@@ -403,17 +430,22 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         let cms = find("", "v1", "configmaps").unwrap();
-        let config = InformerConfig { page_size: 2, ..InformerConfig::default() };
-        let informer = Informer::new(env.client(), cms).with_config(config).on_change(move |c| {
-            let entry = match c {
-                Change::Applied { old: None, new } => {
-                    format!("add {}", new.name().unwrap_or(""))
-                }
-                Change::Applied { new, .. } => format!("update {}", new.name().unwrap_or("")),
-                Change::Deleted(o) => format!("delete {}", o.name().unwrap_or("")),
-            };
-            log.lock().unwrap().push(entry);
-        });
+        let config = InformerConfig {
+            page_size: 2,
+            ..InformerConfig::default()
+        };
+        let informer = Informer::new(env.client(), cms)
+            .with_config(config)
+            .on_change(move |c| {
+                let entry = match c {
+                    Change::Applied { old: None, new } => {
+                        format!("add {}", new.name().unwrap_or(""))
+                    }
+                    Change::Applied { new, .. } => format!("update {}", new.name().unwrap_or("")),
+                    Change::Deleted(o) => format!("delete {}", o.name().unwrap_or("")),
+                };
+                log.lock().unwrap().push(entry);
+            });
         let cache = informer.cache();
         env.spawn(informer.run(env.shutdown()));
         (cache, seen)
@@ -429,8 +461,14 @@ mod tests {
         let (cache, seen) = start(&env);
         eventually("synced", || async { cache.is_synced() }).await;
         assert_eq!(cache.len(), 3);
-        env.client().create(cms, Some("default"), &configmap("d")).await.unwrap();
-        env.client().delete(cms, Some("default"), "a", &Value::Null).await.unwrap();
+        env.client()
+            .create(cms, Some("default"), &configmap("d"))
+            .await
+            .unwrap();
+        env.client()
+            .delete(cms, Some("default"), "a", &Value::Null)
+            .await
+            .unwrap();
         eventually("watch applied", || async {
             cache.get(Some("default"), "d").is_some() && cache.get(Some("default"), "a").is_none()
         })
@@ -443,14 +481,23 @@ mod tests {
     async fn resumes_a_closed_watch_and_lists_again_after_410() {
         let env = TestEnv::new().await;
         let cms = find("", "v1", "configmaps").unwrap();
-        env.client().create(cms, Some("default"), &configmap("old")).await.unwrap();
+        env.client()
+            .create(cms, Some("default"), &configmap("old"))
+            .await
+            .unwrap();
         let (cache, seen) = start(&env);
         eventually("synced", || async { cache.is_synced() }).await;
 
         // A closed stream resumes from the last resourceVersion: nothing is missed.
         env.store.disconnect_watchers();
-        env.client().create(cms, Some("default"), &configmap("after-close")).await.unwrap();
-        eventually("resumed", || async { cache.get(Some("default"), "after-close").is_some() }).await;
+        env.client()
+            .create(cms, Some("default"), &configmap("after-close"))
+            .await
+            .unwrap();
+        eventually("resumed", || async {
+            cache.get(Some("default"), "after-close").is_some()
+        })
+        .await;
 
         assert_eq!(cache.lists(), 1, "a closed stream resumes without a list");
 
@@ -462,7 +509,10 @@ mod tests {
         env.store.delete(&old_key, None).await.unwrap();
         let mut new = configmap("new");
         new["metadata"]["uid"] = json!("u-new");
-        env.store.create(&cms.storage_key(Some("default"), "new"), new).await.unwrap();
+        env.store
+            .create(&cms.storage_key(Some("default"), "new"), new)
+            .await
+            .unwrap();
         env.store.compact(env.store.current_revision()).unwrap();
         eventually("re-listed", || async {
             cache.get(Some("default"), "new").is_some() && cache.get(Some("default"), "old").is_none()

@@ -24,7 +24,11 @@ pub struct QueueConfig {
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        QueueConfig { capacity: 100_000, base_delay: Duration::from_millis(5), max_delay: Duration::from_secs(300) }
+        QueueConfig {
+            capacity: 100_000,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_secs(300),
+        }
     }
 }
 
@@ -43,7 +47,9 @@ pub struct WorkQueue<K> {
 
 impl<K> Clone for WorkQueue<K> {
     fn clone(&self) -> Self {
-        WorkQueue { inner: self.inner.clone() }
+        WorkQueue {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -236,7 +242,12 @@ impl<K: Clone + Eq + Hash + Debug + Send + 'static> WorkQueue<K> {
 /// Moves delayed keys that are due into the ready queue.
 fn promote_due<K: Clone + Eq + Hash>(st: &mut State<K>) {
     let now = Instant::now();
-    let due: Vec<K> = st.delayed.iter().filter(|(_, t)| **t <= now).map(|(k, _)| k.clone()).collect();
+    let due: Vec<K> = st
+        .delayed
+        .iter()
+        .filter(|(_, t)| **t <= now)
+        .map(|(k, _)| k.clone())
+        .collect();
     for key in due {
         st.delayed.remove(&key);
         if st.dirty.insert(key.clone()) && !st.processing.contains(&key) {
@@ -258,7 +269,9 @@ mod tests {
     }
 
     async fn next_in_time(q: &WorkQueue<String>) -> Option<String> {
-        tokio::time::timeout(Duration::from_secs(5), q.next()).await.expect("a key in time")
+        tokio::time::timeout(Duration::from_secs(5), q.next())
+            .await
+            .expect("a key in time")
     }
 
     #[tokio::test]
@@ -291,7 +304,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let c = QueueConfig { capacity: 1, base_delay: Duration::from_millis(5), max_delay: Duration::from_secs(1) };
+        let c = QueueConfig {
+            capacity: 1,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_secs(1),
+        };
         let got: Vec<u128> = (1..=10).map(|n| c.backoff(n).as_millis()).collect();
         assert_eq!(got, vec![5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
         assert_eq!(c.backoff(u32::MAX), Duration::from_secs(1));
@@ -347,7 +364,10 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
         q.shutdown();
-        let (first, second) = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
+        let (first, second) = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(first.as_deref(), Some("a"));
         assert_eq!(second, None);
         assert!(!q.add("d".into()));

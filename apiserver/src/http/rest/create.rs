@@ -54,13 +54,22 @@ pub async fn create(api: &Api, path: &ResourcePath, body: Value, query: &Query) 
         obj.remove_meta("namespace");
     }
     if obj.name().is_none_or(str::is_empty) {
-        if let Some(base) = obj.meta_str("generateName").filter(|b| !b.is_empty()).map(str::to_string) {
+        if let Some(base) = obj
+            .meta_str("generateName")
+            .filter(|b| !b.is_empty())
+            .map(str::to_string)
+        {
             obj.set_meta("name", Value::from(generate_name(&base)));
         }
     }
     obj.set_meta("uid", Value::from(uuid::Uuid::new_v4().to_string()));
     obj.set_meta("creationTimestamp", Value::from(now_rfc3339()));
-    for field in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+    for field in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
         obj.remove_meta(field);
     }
     if strategy.tracks_generation() {

@@ -56,7 +56,11 @@ fn parse_propagation(s: &str) -> Result<Propagation, ApiError> {
         "Orphan" => Ok(Propagation::Orphan),
         other => {
             let err = FieldError::not_supported("propagationPolicy", other, &["Foreground", "Background", "Orphan"]);
-            Err(ApiError::new(422, "Invalid", format!("DeleteOptions.meta.k8s.io \"\" is invalid: {err}")))
+            Err(ApiError::new(
+                422,
+                "Invalid",
+                format!("DeleteOptions.meta.k8s.io \"\" is invalid: {err}"),
+            ))
         }
     }
 }
@@ -64,11 +68,19 @@ fn parse_propagation(s: &str) -> Result<Propagation, ApiError> {
 impl DeleteOptions {
     /// Reads options from an optional `DeleteOptions` body and the query.
     pub fn from_request(body: &[u8], query: &Query) -> Result<DeleteOptions, ApiError> {
-        let mut o = DeleteOptions { dry_run: query.dry_run, grace_period_seconds: query.grace_period_seconds, ..Default::default() };
+        let mut o = DeleteOptions {
+            dry_run: query.dry_run,
+            grace_period_seconds: query.grace_period_seconds,
+            ..Default::default()
+        };
         if let Some(p) = &query.propagation_policy {
             o.propagation = Some(parse_propagation(p)?);
         } else if let Some(orphan) = query.orphan_dependents {
-            o.propagation = Some(if orphan { Propagation::Orphan } else { Propagation::Background });
+            o.propagation = Some(if orphan {
+                Propagation::Orphan
+            } else {
+                Propagation::Background
+            });
         }
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(o);
@@ -77,7 +89,11 @@ impl DeleteOptions {
         if let Some(p) = v["propagationPolicy"].as_str() {
             o.propagation = Some(parse_propagation(p)?);
         } else if let Some(orphan) = v["orphanDependents"].as_bool() {
-            o.propagation = Some(if orphan { Propagation::Orphan } else { Propagation::Background });
+            o.propagation = Some(if orphan {
+                Propagation::Orphan
+            } else {
+                Propagation::Background
+            });
         }
         if let Some(g) = v["gracePeriodSeconds"].as_i64() {
             o.grace_period_seconds = Some(g);
@@ -179,7 +195,11 @@ async fn delete_once(
         if options.dry_run {
             return Ok((StatusCode::OK, to_response(info, current)));
         }
-        let deleted = api.store.delete(&key, Some(rev)).await.map_err(|e| write_error(e, path, name))?;
+        let deleted = api
+            .store
+            .delete(&key, Some(rev))
+            .await
+            .map_err(|e| write_error(e, path, name))?;
         strategy_for(storage_info(info)).release(&api.allocators, &deleted);
         let body = if info.plural == "pods" || info.plural == "namespaces" {
             to_response(info, deleted)
@@ -214,8 +234,16 @@ async fn delete_once(
     if options.dry_run {
         return Ok((StatusCode::OK, to_response(info, obj)));
     }
-    let stored = api.store.update(&key, obj, Some(rev)).await.map_err(|e| write_error(e, path, name))?;
-    let code = if options.propagation == Some(Propagation::Foreground) { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let stored = api
+        .store
+        .update(&key, obj, Some(rev))
+        .await
+        .map_err(|e| write_error(e, path, name))?;
+    let code = if options.propagation == Some(Propagation::Foreground) {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
     Ok((code, to_response(info, stored)))
 }
 
@@ -247,7 +275,12 @@ fn pod_grace_period(plural: &str, pod: &Value, requested: Option<i64>) -> Option
 }
 
 /// `DELETE` on a collection: deletes every object the selectors match.
-pub async fn delete_collection(api: &Api, path: &ResourcePath, query: &Query, options: &DeleteOptions) -> Result<Value, ApiError> {
+pub async fn delete_collection(
+    api: &Api,
+    path: &ResourcePath,
+    query: &Query,
+    options: &DeleteOptions,
+) -> Result<Value, ApiError> {
     let mut list_query = query.clone();
     list_query.limit = None;
     list_query.continue_token = None;
@@ -295,7 +328,8 @@ mod tests {
     fn pods_on_a_node_get_a_grace_period() {
         let unscheduled = json!({"spec": {}});
         assert_eq!(pod_grace_period("pods", &unscheduled, None), None);
-        let running = json!({"spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 10}, "status": {"phase": "Running"}});
+        let running =
+            json!({"spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 10}, "status": {"phase": "Running"}});
         assert_eq!(pod_grace_period("pods", &running, None), Some(10));
         assert_eq!(pod_grace_period("pods", &running, Some(0)), None);
         let done = json!({"spec": {"nodeName": "n1"}, "status": {"phase": "Succeeded"}});

@@ -38,7 +38,12 @@ impl Selection {
             }
             None => FieldSelector::default(),
         };
-        Ok(Selection { info: Some(info), labels, fields, name: None })
+        Ok(Selection {
+            info: Some(info),
+            labels,
+            fields,
+            name: None,
+        })
     }
 
     /// Restricts the selection to one object name (watch on an object path).
@@ -112,7 +117,13 @@ pub fn list(api: &Api, path: &ResourcePath, query: &Query) -> Result<Value, ApiE
         let want = limit.map(|l| l - items.len());
         let chunk = api
             .store
-            .list(&prefix, &ListOptions { start_after: start_after.clone(), limit: want })
+            .list(
+                &prefix,
+                &ListOptions {
+                    start_after: start_after.clone(),
+                    limit: want,
+                },
+            )
             .map_err(ApiError::internal)?;
         revision.get_or_insert(chunk.revision);
         for item in chunk.items {
@@ -164,7 +175,10 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip() {
         let t = encode_continue(42, "default/web");
-        assert_eq!(decode_continue(&t, "/registry/core/pods/").unwrap(), "/registry/core/pods/default/web");
+        assert_eq!(
+            decode_continue(&t, "/registry/core/pods/").unwrap(),
+            "/registry/core/pods/default/web"
+        );
         assert_eq!(decode_continue("!!!", "/p/").unwrap_err().code, 400);
         let evil = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(json!({"v": "meta.k8s.io/v1", "rv": 1, "start": "../x"}).to_string());

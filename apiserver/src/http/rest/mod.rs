@@ -29,7 +29,12 @@ pub use delete::DeleteOptions;
 pub use update::UpdateMode;
 
 /// Serves a request addressed to a resource path.
-pub async fn serve<B>(api: &Arc<Api>, req: Request<B>, path: ResourcePath, user: &UserInfo) -> Result<Response<Body>, ApiError>
+pub async fn serve<B>(
+    api: &Arc<Api>,
+    req: Request<B>,
+    path: ResourcePath,
+    user: &UserInfo,
+) -> Result<Response<Body>, ApiError>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,

@@ -35,7 +35,12 @@ pub fn patch_error(e: PatchError) -> ApiError {
 }
 
 /// Applies a patch to an object in the request's version.
-pub fn apply(info: &ResourceInfo, current: &serde_json::Value, pt: PatchType, body: &[u8]) -> Result<serde_json::Value, ApiError> {
+pub fn apply(
+    info: &ResourceInfo,
+    current: &serde_json::Value,
+    pt: PatchType,
+    body: &[u8],
+) -> Result<serde_json::Value, ApiError> {
     apply_patch(current, pt, body, info).map_err(patch_error)
 }
 

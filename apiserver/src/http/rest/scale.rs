@@ -33,7 +33,9 @@ static SCALE: ResourceInfo = ResourceInfo {
 
 /// The Scale view of a stored object.
 fn scale_of(obj: &Value) -> Value {
-    let selector = LabelSelector::from_json(&obj["spec"]["selector"]).map(|s| s.to_string()).unwrap_or_default();
+    let selector = LabelSelector::from_json(&obj["spec"]["selector"])
+        .map(|s| s.to_string())
+        .unwrap_or_default();
     let mut meta = serde_json::Map::new();
     for f in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
         if let Some(v) = obj.metadata().and_then(|m| m.get(f)) {
@@ -94,7 +96,13 @@ pub async fn replace(api: &Api, path: &ResourcePath, body: Value, query: &Query)
 }
 
 /// `PATCH …/scale`.
-pub async fn patch(api: &Api, path: &ResourcePath, content_type: Option<&str>, body: &[u8], query: &Query) -> Result<Value, ApiError> {
+pub async fn patch(
+    api: &Api,
+    path: &ResourcePath,
+    content_type: Option<&str>,
+    body: &[u8],
+    query: &Query,
+) -> Result<Value, ApiError> {
     let pt = patch_type(content_type)?;
     write_scale(api, path, query, |current| apply(&SCALE, current, pt, body)).await
 }

@@ -28,7 +28,13 @@ pub enum UpdateMode {
 const MAX_RETRIES: usize = 16;
 
 /// `PUT`: replaces an object (or its status) with the request body.
-pub async fn replace(api: &Api, path: &ResourcePath, body: Value, mode: UpdateMode, query: &Query) -> Result<Value, ApiError> {
+pub async fn replace(
+    api: &Api,
+    path: &ResourcePath,
+    body: Value,
+    mode: UpdateMode,
+    query: &Query,
+) -> Result<Value, ApiError> {
     let name = name_of(path)?;
     if let Some(body_name) = body.name() {
         if body_name != name {
@@ -88,7 +94,13 @@ impl From<ApiError> for UpdateError {
 }
 
 /// Metadata the client may not change through an update.
-const IMMUTABLE_META: &[&str] = &["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"];
+const IMMUTABLE_META: &[&str] = &[
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+];
 
 async fn apply_update(
     api: &Api,
