@@ -1,16 +1,22 @@
-//! The change log's on-disk format: one sled entry per revision.
+//! The revisions tree: one entry per revision, which is both the change log
+//! and the store of object versions.
 //!
 //! Key: the revision as 8 big-endian bytes (so sled orders entries by revision).
-//! Value: `[type: u8][key len: u32 BE][key][object len: u32 BE][object JSON][prev JSON]`.
-//! The key comes first so a watcher can skip entries outside its prefix without
-//! parsing JSON. A delete stores no object: it is the previous object with
-//! `metadata.resourceVersion` set to the deleting revision, rebuilt on decode.
+//! Value: `[type: u8][previous revision: u64 BE, 0 = none][key len: u32 BE][key][object JSON]`.
+//! An object is stored once, in the entry of the revision that wrote it; the
+//! index tree maps each key to that revision. An entry names the revision it
+//! replaced instead of copying the previous object, so a Lease renewal writes
+//! one copy of the Lease. A delete stores no object: its event carries the
+//! previous object with `metadata.resourceVersion` set to the deleting revision.
+//! The key comes before the JSON so that a watcher can skip entries outside its
+//! prefix without parsing.
 
 use std::sync::Arc;
 
 use k1s_proto::meta::ObjectMeta;
 use serde_json::Value;
 
+use super::sled_store::backend;
 use super::{EventType, StoreError, StoreEvent};
 
 /// The sled key of revision `rev`.
@@ -18,7 +24,7 @@ pub(crate) fn rev_key(rev: u64) -> [u8; 8] {
     rev.to_be_bytes()
 }
 
-/// The revision of a change-log key, if it is one.
+/// The revision of a revisions-tree key (or an index value), if it is one.
 pub(crate) fn parse_rev_key(key: &[u8]) -> Option<u64> {
     <[u8; 8]>::try_from(key).ok().map(u64::from_be_bytes)
 }
@@ -31,17 +37,15 @@ fn type_byte(event_type: EventType) -> u8 {
     }
 }
 
-/// Encodes one entry. `object` is ignored for deletes (it is rebuilt from `prev`).
-pub(crate) fn encode(event_type: EventType, key: &str, object: &[u8], prev: Option<&[u8]>) -> Vec<u8> {
+/// Encodes one entry. `object` is ignored for deletes.
+pub(crate) fn encode(event_type: EventType, key: &str, prev: Option<u64>, object: &[u8]) -> Vec<u8> {
     let object: &[u8] = if event_type == EventType::Deleted { &[] } else { object };
-    let prev = prev.unwrap_or_default();
-    let mut out = Vec::with_capacity(9 + key.len() + object.len() + prev.len());
+    let mut out = Vec::with_capacity(13 + key.len() + object.len());
     out.push(type_byte(event_type));
+    out.extend_from_slice(&prev.unwrap_or(0).to_be_bytes());
     out.extend_from_slice(&(key.len() as u32).to_be_bytes());
     out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(&(object.len() as u32).to_be_bytes());
     out.extend_from_slice(object);
-    out.extend_from_slice(prev);
     out
 }
 
@@ -50,23 +54,20 @@ pub(crate) fn encode(event_type: EventType, key: &str, object: &[u8], prev: Opti
 pub(crate) struct RawEntry<'a> {
     /// What happened.
     pub event_type: EventType,
+    /// The revision this one replaced (`None` for adds).
+    pub prev: Option<u64>,
     /// The object's key.
     pub key: &'a str,
     /// The object's JSON (empty for deletes).
     pub object: &'a [u8],
-    /// The previous object's JSON (`None` for adds).
-    pub prev: Option<&'a [u8]>,
 }
 
-fn split_len(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (len, rest) = bytes.split_first_chunk::<4>()?;
-    let len = u32::from_be_bytes(*len) as usize;
-    (rest.len() >= len).then(|| rest.split_at(len))
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Backend(format!("corrupt store entry: {what}"))
 }
 
 /// Decodes the framing of an entry.
 pub(crate) fn decode(bytes: &[u8]) -> Result<RawEntry<'_>, StoreError> {
-    let corrupt = |what: &str| StoreError::Backend(format!("corrupt change-log entry: {what}"));
     let (&kind, rest) = bytes.split_first().ok_or_else(|| corrupt("empty"))?;
     let event_type = match kind {
         1 => EventType::Added,
@@ -74,19 +75,24 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<RawEntry<'_>, StoreError> {
         3 => EventType::Deleted,
         other => return Err(corrupt(&format!("unknown event type {other}"))),
     };
-    let (key, rest) = split_len(rest).ok_or_else(|| corrupt("truncated key"))?;
-    let key = std::str::from_utf8(key).map_err(|_| corrupt("key is not UTF-8"))?;
-    let (object, prev) = split_len(rest).ok_or_else(|| corrupt("truncated object"))?;
-    let prev = match event_type {
-        EventType::Added => None,
-        _ if prev.is_empty() => return Err(corrupt("missing previous object")),
-        _ => Some(prev),
+    let (prev, rest) = rest.split_first_chunk::<8>().ok_or_else(|| corrupt("truncated"))?;
+    let prev = match (event_type, u64::from_be_bytes(*prev)) {
+        (EventType::Added, _) => None,
+        (_, 0) => return Err(corrupt("missing previous revision")),
+        (_, prev) => Some(prev),
     };
+    let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(|| corrupt("truncated"))?;
+    let len = u32::from_be_bytes(*len) as usize;
+    if rest.len() < len {
+        return Err(corrupt("truncated key"));
+    }
+    let (key, object) = rest.split_at(len);
+    let key = std::str::from_utf8(key).map_err(|_| corrupt("key is not UTF-8"))?;
     Ok(RawEntry {
         event_type,
+        prev,
         key,
         object,
-        prev,
     })
 }
 
@@ -100,17 +106,25 @@ pub(crate) fn set_revision(object: &mut Value, rev: u64) {
     object.set_meta("resourceVersion", Value::String(rev.to_string()));
 }
 
-/// The revision recorded in a stored object's `metadata.resourceVersion`.
-pub(crate) fn revision_of(object: &Value) -> Result<u64, StoreError> {
-    object
-        .resource_version()
-        .and_then(k1s_proto::meta::parse_resource_version)
-        .ok_or_else(|| StoreError::Backend("stored object has no valid metadata.resourceVersion".into()))
+/// The object version written at revision `rev`.
+pub(crate) fn object_at(revisions: &sled::Tree, rev: u64) -> Result<Value, StoreError> {
+    let bytes = revisions
+        .get(rev_key(rev))
+        .map_err(backend)?
+        .ok_or(StoreError::Backend(format!(
+            "the object version of revision {rev} is missing"
+        )))?;
+    let entry = decode(&bytes)?;
+    if entry.event_type == EventType::Deleted {
+        return Err(corrupt(&format!("revision {rev} is a delete, not an object version")));
+    }
+    parse_object(entry.object)
 }
 
-/// Builds the event of revision `rev` from its entry.
-pub(crate) fn to_event(rev: u64, raw: &RawEntry<'_>) -> Result<StoreEvent, StoreError> {
-    let prev = raw.prev.map(parse_object).transpose()?;
+/// Builds the event of revision `rev` from its entry, reading the previous
+/// version from `revisions`.
+pub(crate) fn event_at(revisions: &sled::Tree, rev: u64, raw: &RawEntry<'_>) -> Result<StoreEvent, StoreError> {
+    let prev = raw.prev.map(|p| object_at(revisions, p)).transpose()?;
     let object = match (raw.event_type, &prev) {
         (EventType::Deleted, Some(prev)) => {
             let mut last = prev.clone();
@@ -145,46 +159,43 @@ mod tests {
 
     #[test]
     fn entries_round_trip() {
-        let obj = br#"{"metadata":{"name":"a","resourceVersion":"7"}}"#;
-        let prev = br#"{"metadata":{"name":"a","resourceVersion":"5"}}"#;
-        let cases: &[(EventType, Option<&[u8]>)] = &[
-            (EventType::Added, None),
-            (EventType::Modified, Some(prev)),
-            (EventType::Deleted, Some(prev)),
+        let obj = br#"{"metadata":{"name":"a"}}"#;
+        let cases = [
+            (EventType::Added, None, &obj[..]),
+            (EventType::Modified, Some(5), &obj[..]),
+            (EventType::Deleted, Some(7), &b""[..]),
         ];
-        for (event_type, prev) in cases {
-            let bytes = encode(*event_type, "/registry/core/pods/ns/a", obj, *prev);
+        for (event_type, prev, object) in cases {
+            let bytes = encode(event_type, "/registry/core/pods/ns/a", prev, obj);
             let raw = decode(&bytes).unwrap();
-            assert_eq!(raw.event_type, *event_type);
-            assert_eq!(raw.key, "/registry/core/pods/ns/a");
-            assert_eq!(raw.prev, *prev);
-            let ev = to_event(7, &raw).unwrap();
-            assert_eq!(ev.object["metadata"]["resourceVersion"], json!("7"), "{event_type:?}");
-            assert_eq!(ev.prev.is_some(), prev.is_some());
+            assert_eq!(
+                raw,
+                RawEntry {
+                    event_type,
+                    prev,
+                    key: "/registry/core/pods/ns/a",
+                    object
+                },
+                "{event_type:?}"
+            );
         }
-    }
-
-    #[test]
-    fn delete_rebuilds_last_state_from_prev() {
-        let prev = br#"{"metadata":{"name":"a","resourceVersion":"5"},"data":{"k":"v"}}"#;
-        let bytes = encode(EventType::Deleted, "/k", b"ignored", Some(prev));
-        let ev = to_event(9, &decode(&bytes).unwrap()).unwrap();
+        // An add never names a previous revision.
         assert_eq!(
-            *ev.object,
-            json!({"metadata": {"name": "a", "resourceVersion": "9"}, "data": {"k": "v"}})
+            decode(&encode(EventType::Added, "/k", Some(3), b"{}")).unwrap().prev,
+            None
         );
-        assert_eq!(ev.prev.unwrap()["metadata"]["resourceVersion"], json!("5"));
     }
 
     #[test]
     fn corrupt_entries_are_errors() {
-        let good = encode(EventType::Modified, "/k", b"{}", Some(b"{}"));
+        let good = encode(EventType::Modified, "/k", Some(1), b"{}");
         let cases: Vec<Vec<u8>> = vec![
             vec![],
-            vec![9, 0, 0, 0, 0],
-            good[..3].to_vec(),
-            good[..8].to_vec(),
-            encode(EventType::Modified, "/k", b"{}", None),
+            vec![9; 20],
+            good[..5].to_vec(),
+            good[..12].to_vec(),
+            good[..13].to_vec(),
+            encode(EventType::Modified, "/k", None, b"{}"),
         ];
         for bytes in cases {
             assert!(decode(&bytes).is_err(), "{bytes:?}");
@@ -192,10 +203,36 @@ mod tests {
     }
 
     #[test]
-    fn revision_of_reads_resource_version() {
-        let mut obj = json!({"metadata": {"name": "a"}});
-        assert!(revision_of(&obj).is_err());
-        set_revision(&mut obj, 42);
-        assert_eq!(revision_of(&obj).unwrap(), 42);
+    fn events_read_previous_versions() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("revisions").unwrap();
+        let v1 = json!({"metadata": {"name": "a", "resourceVersion": "1"}, "data": {"k": "1"}});
+        let v2 = json!({"metadata": {"name": "a", "resourceVersion": "2"}, "data": {"k": "2"}});
+        let entries = [
+            encode(EventType::Added, "/a", None, &serde_json::to_vec(&v1).unwrap()),
+            encode(EventType::Modified, "/a", Some(1), &serde_json::to_vec(&v2).unwrap()),
+            encode(EventType::Deleted, "/a", Some(2), b""),
+        ];
+        for (i, e) in entries.iter().enumerate() {
+            tree.insert(rev_key(i as u64 + 1), e.as_slice()).unwrap();
+        }
+        let event = |rev: u64| {
+            let bytes = tree.get(rev_key(rev)).unwrap().unwrap();
+            event_at(&tree, rev, &decode(&bytes).unwrap()).unwrap()
+        };
+        let added = event(1);
+        assert_eq!((*added.object).clone(), v1);
+        assert!(added.prev.is_none());
+        let modified = event(2);
+        assert_eq!((*modified.object).clone(), v2);
+        assert_eq!(modified.prev.as_deref(), Some(&v1));
+        let deleted = event(3);
+        assert_eq!(
+            *deleted.object,
+            json!({"metadata": {"name": "a", "resourceVersion": "3"}, "data": {"k": "2"}})
+        );
+        assert_eq!(deleted.prev.as_deref(), Some(&v2));
+        assert!(object_at(&tree, 3).is_err(), "a delete is no object version");
+        assert!(object_at(&tree, 4).is_err(), "missing");
     }
 }

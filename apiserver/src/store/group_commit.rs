@@ -1,24 +1,24 @@
 //! Writes and group commit.
 //!
-//! A write is validated and appended to the change log under one mutex, so
-//! revisions and log order agree. It is then pending: logged in sled's memory
-//! but neither durable nor visible. One flusher thread makes every pending
-//! write durable with a single `flush` (one fsync for all writers that came
-//! before it), then applies the group to the objects tree (what `get` and
-//! `list` read), publishes events in revision order and wakes the writers.
-//! The change log is the write-ahead log: after a crash, entries that were not
-//! yet applied to the objects tree are replayed on open.
+//! A write is validated and appended to the revisions tree under one mutex,
+//! so revisions and log order agree. It is then pending: in sled's memory but
+//! neither durable nor visible. One flusher thread makes every pending write
+//! durable with a single flush and fsync for all writers that came before it,
+//! then points the index (what `get` and `list` read) at the new versions,
+//! publishes events in revision order and wakes the writers. The revisions
+//! tree is the write-ahead log: after a crash, entries not yet in the index are
+//! replayed on open.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
 use serde_json::Value;
-use sled::IVec;
 use tokio::sync::broadcast;
 
 use super::change_log::{self, rev_key};
-use super::sled_store::{backend, lock, write_lock, Inner, APPLIED_KEY};
+use super::maintenance::APPLIED_KEY;
+use super::sled_store::{backend, lock, write_lock, Inner};
 use super::{EventType, StoreError, StoreEvent};
 
 /// A write asked of the store.
@@ -58,24 +58,11 @@ impl Stopped {
     }
 }
 
-/// An object as stored: parsed, and the JSON bytes sled keeps.
-#[derive(Clone)]
-struct Stored {
-    value: Arc<Value>,
-    json: IVec,
-}
-
 /// The newest state of a key that has pending writes.
 struct Latest {
     revision: u64,
-    stored: Option<Stored>,
-}
-
-/// A logged write waiting for the flusher.
-struct Pending {
-    event: Arc<StoreEvent>,
-    /// The new JSON for the objects tree; `None` removes the key.
-    json: Option<IVec>,
+    /// `None` once deleted.
+    value: Option<Arc<Value>>,
 }
 
 /// Writer-side state, behind `Inner::writer`.
@@ -83,10 +70,10 @@ struct Pending {
 pub(super) struct WriterState {
     /// The revision the next write gets.
     next: u64,
-    /// Newest state of keys with pending writes (the objects tree lags behind them).
+    /// Newest state of keys with pending writes (the index lags behind them).
     overlay: HashMap<String, Latest>,
     /// Logged, not yet durable writes, in revision order.
-    pending: Vec<Pending>,
+    pending: Vec<Arc<StoreEvent>>,
     /// No more writes once set.
     stopped: Option<Stopped>,
 }
@@ -121,109 +108,83 @@ fn check_precondition(precondition: Option<u64>, current: u64) -> Result<(), Sto
     }
 }
 
-fn serialize(object: Value) -> Result<Stored, StoreError> {
-    let json = serde_json::to_vec(&object).map_err(|e| StoreError::Backend(format!("cannot encode object: {e}")))?;
-    Ok(Stored {
-        value: Arc::new(object),
-        json: json.into(),
-    })
+fn serialize(object: &Value) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(object).map_err(|e| StoreError::Backend(format!("cannot encode object: {e}")))
 }
 
 impl Inner {
-    /// Whether `key` exists, counting pending writes.
-    fn exists(&self, w: &WriterState, key: &str) -> Result<bool, StoreError> {
+    /// The current revision of `key`, counting pending writes.
+    fn current_revision_of(&self, w: &WriterState, key: &str) -> Result<Option<u64>, StoreError> {
         match w.overlay.get(key) {
-            Some(latest) => Ok(latest.stored.is_some()),
-            None => self.objects.contains_key(key).map_err(backend),
+            Some(latest) => Ok(latest.value.as_ref().map(|_| latest.revision)),
+            None => self.indexed_revision(key),
         }
     }
 
     /// The newest state of `key` and its revision, counting pending writes.
-    fn current(&self, w: &WriterState, key: &str) -> Result<Option<(u64, Stored)>, StoreError> {
+    fn current(&self, w: &WriterState, key: &str) -> Result<Option<(u64, Arc<Value>)>, StoreError> {
         if let Some(latest) = w.overlay.get(key) {
-            return Ok(latest.stored.clone().map(|s| (latest.revision, s)));
+            return Ok(latest.value.clone().map(|v| (latest.revision, v)));
         }
-        let Some(json) = self.objects.get(key).map_err(backend)? else {
+        let Some(rev) = self.indexed_revision(key)? else {
             return Ok(None);
         };
-        let value = change_log::parse_object(&json)?;
-        let revision = change_log::revision_of(&value)?;
-        Ok(Some((
-            revision,
-            Stored {
-                value: Arc::new(value),
-                json,
-            },
-        )))
+        Ok(Some((rev, Arc::new(change_log::object_at(&self.revisions, rev)?))))
     }
 
-    /// Validates `op`, gives it the next revision and appends it to the change
-    /// log. Returns the revision and the object as stored (for a delete, its
-    /// last state). The write is not durable until `wait_durable` says so.
+    /// Validates `op`, gives it the next revision and appends it to the
+    /// revisions tree. Returns the revision and the object as stored (for a
+    /// delete, its last state). The write is not durable until `wait_durable`
+    /// says so.
     pub(super) fn submit(&self, key: &str, op: Op) -> Result<(u64, Arc<Value>), StoreError> {
         let mut w = lock(&self.writer);
         if let Some(stopped) = &w.stopped {
             return Err(stopped.error());
         }
         let revision = w.next;
-        let (event_type, after, prev) = match op {
+        let (event_type, object, prev) = match op {
             Op::Create(mut object) => {
                 ensure_object(&object)?;
-                if self.exists(&w, key)? {
+                if self.current_revision_of(&w, key)?.is_some() {
                     return Err(StoreError::AlreadyExists);
                 }
                 change_log::set_revision(&mut object, revision);
-                (EventType::Added, Some(serialize(object)?), None)
+                (EventType::Added, object, None)
             }
             Op::Update(mut object, precondition) => {
                 ensure_object(&object)?;
                 let (current, prev) = self.current(&w, key)?.ok_or(StoreError::NotFound)?;
                 check_precondition(precondition, current)?;
                 change_log::set_revision(&mut object, revision);
-                (EventType::Modified, Some(serialize(object)?), Some(prev))
+                (EventType::Modified, object, Some((current, prev)))
             }
             Op::Delete(precondition) => {
                 let (current, prev) = self.current(&w, key)?.ok_or(StoreError::NotFound)?;
                 check_precondition(precondition, current)?;
-                (EventType::Deleted, None, Some(prev))
-            }
-        };
-        let object = match (&after, &prev) {
-            (Some(stored), _) => stored.value.clone(),
-            (None, Some(prev)) => {
-                let mut last = (*prev.value).clone();
+                let mut last = (*prev).clone();
                 change_log::set_revision(&mut last, revision);
-                Arc::new(last)
+                (EventType::Deleted, last, Some((current, prev)))
             }
-            (None, None) => return Err(StoreError::Backend("a write with neither object nor previous".into())),
         };
-        let entry = change_log::encode(
-            event_type,
-            key,
-            after.as_ref().map(|s| &s.json[..]).unwrap_or_default(),
-            prev.as_ref().map(|p| &p.json[..]),
-        );
-        self.changes.insert(rev_key(revision), entry).map_err(backend)?;
+        let json = if event_type == EventType::Deleted {
+            Vec::new()
+        } else {
+            serialize(&object)?
+        };
+        let entry = change_log::encode(event_type, key, prev.as_ref().map(|(rev, _)| *rev), &json);
+        self.revisions.insert(rev_key(revision), entry).map_err(backend)?;
 
+        let object = Arc::new(object);
         w.next = revision + 1;
-        w.overlay.insert(
-            key.to_string(),
-            Latest {
-                revision,
-                stored: after.clone(),
-            },
-        );
-        let event = StoreEvent {
+        let value = (event_type != EventType::Deleted).then(|| object.clone());
+        w.overlay.insert(key.to_string(), Latest { revision, value });
+        w.pending.push(Arc::new(StoreEvent {
             revision,
             event_type,
             key: key.to_string(),
             object: object.clone(),
-            prev: prev.map(|p| p.value),
-        };
-        w.pending.push(Pending {
-            event: Arc::new(event),
-            json: after.map(|s| s.json),
-        });
+            prev: prev.map(|(_, value)| value),
+        }));
         drop(w);
         self.wake.notify_one();
         Ok((revision, object))
@@ -249,7 +210,7 @@ impl Inner {
         let mut w = lock(&self.writer);
         loop {
             if let Some(last) = w.pending.last() {
-                return Some(last.event.revision);
+                return Some(last.revision);
             }
             if w.stopped.is_some() {
                 return None;
@@ -259,21 +220,17 @@ impl Inner {
     }
 
     /// Takes the pending writes up to `target`.
-    fn take_group(w: &mut MutexGuard<'_, WriterState>, target: u64) -> Vec<Pending> {
-        let split = w.pending.partition_point(|p| p.event.revision <= target);
+    fn take_group(w: &mut MutexGuard<'_, WriterState>, target: u64) -> Vec<Arc<StoreEvent>> {
+        let split = w.pending.partition_point(|p| p.revision <= target);
         let rest = w.pending.split_off(split);
         std::mem::replace(&mut w.pending, rest)
     }
 
-    /// Applies a durable group to the objects tree and makes it visible.
-    fn apply(&self, group: &[Pending], target: u64) -> Result<(), StoreError> {
+    /// Points the index at a durable group's versions and makes them visible.
+    fn apply(&self, group: &[Arc<StoreEvent>], target: u64) -> Result<(), StoreError> {
         let _view = write_lock(&self.view);
-        for p in group {
-            match &p.json {
-                Some(json) => self.objects.insert(p.event.key.as_bytes(), json.clone()).map(drop),
-                None => self.objects.remove(p.event.key.as_bytes()).map(drop),
-            }
-            .map_err(backend)?;
+        for event in group {
+            self.index_event(event.event_type, &event.key, event.revision)?;
         }
         self.meta.insert(APPLIED_KEY, &rev_key(target)).map_err(backend)?;
         self.visible.store(target, Ordering::SeqCst);
@@ -295,16 +252,16 @@ impl Inner {
     /// One group commit: flush, apply, publish. Returns false after a failure.
     fn commit_group(&self, target: u64, events: &broadcast::Sender<Arc<StoreEvent>>) -> bool {
         // Everything up to `target` was appended to sled before this flush started.
-        let flushed = self.db.flush().map_err(backend);
+        let flushed = self.sync();
         let group = Self::take_group(&mut lock(&self.writer), target);
         if let Err(e) = flushed.and_then(|_| self.apply(&group, target)) {
             self.fail(e);
             return false;
         }
         lock(&self.writer).overlay.retain(|_, latest| latest.revision > target);
-        for p in group {
+        for event in group {
             // No receivers is fine: nobody watches.
-            let _ = events.send(p.event);
+            let _ = events.send(event);
         }
         self.progress.send_modify(|p| p.durable = target);
         true
@@ -334,9 +291,9 @@ pub(super) fn run_flusher(inner: Arc<Inner>, events: broadcast::Sender<Arc<Store
     while let Some(target) = inner.next_group() {
         healthy = inner.commit_group(target, &events);
     }
-    // The objects tree and meta are written after each flush; persist them too.
+    // The index and meta are written after each flush; persist them too.
     if healthy {
-        if let Err(e) = inner.db.flush() {
+        if let Err(e) = inner.sync() {
             tracing::warn!(error = %e, "final flush of the store failed");
         }
     }

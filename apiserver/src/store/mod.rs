@@ -6,6 +6,7 @@
 mod change_log;
 pub mod compactor;
 mod group_commit;
+mod maintenance;
 pub mod memory;
 pub mod sled_store;
 mod watch_stream;

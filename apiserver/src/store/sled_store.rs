@@ -1,11 +1,13 @@
 //! The sled backend of the store.
 //!
-//! Three sled trees: `objects` (key → object JSON, the visible state),
-//! `changes` (the change log, see [`super::change_log`]) and `meta` (the
-//! oldest retained revision and the last revision applied to `objects`).
-//! Writes go through [`super::group_commit`]; watches through
-//! [`super::watch_stream`]; [`super::compactor`] trims the change log.
+//! Three sled trees: `revisions` (revision → entry: the change log and the
+//! object versions, see [`super::change_log`]), `index` (key → revision of its
+//! current version: what `get` and `list` read) and `meta` (bookkeeping, see
+//! [`super::maintenance`]). Writes go through [`super::group_commit`];
+//! watches through [`super::watch_stream`]; [`super::compactor`] runs
+//! compaction on a timer.
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -17,12 +19,7 @@ use tokio::sync::{broadcast, watch};
 
 use super::change_log::{self, parse_rev_key, rev_key};
 use super::group_commit::{self, Op, Progress, WriterState};
-use super::{ListOptions, ListResult, Store, StoreError, StoreEvent, WatchStream};
-
-/// `meta` key: the last revision applied to the objects tree.
-pub(super) const APPLIED_KEY: &[u8] = b"applied";
-/// `meta` key: the oldest revision a watch may start after.
-const OLDEST_KEY: &[u8] = b"oldest";
+use super::{EventType, ListOptions, ListResult, Store, StoreError, StoreEvent, WatchStream};
 
 /// Tuning of the sled store.
 #[derive(Debug, Clone)]
@@ -48,17 +45,20 @@ impl Default for SledStoreConfig {
 /// State shared by the store, its flusher thread and its watch streams.
 pub(super) struct Inner {
     pub db: sled::Db,
-    pub objects: sled::Tree,
-    pub changes: sled::Tree,
+    /// sled's data file, to fsync: sled's own flush only calls `sync_file_range`,
+    /// which neither persists the file size nor flushes the disk's cache.
+    pub file: File,
+    pub revisions: sled::Tree,
+    pub index: sled::Tree,
     pub meta: sled::Tree,
     /// Revision assignment and pending writes.
     pub writer: Mutex<WriterState>,
     /// Wakes the flusher when a write is pending or the store closes.
     pub wake: Condvar,
-    /// Lists read under it; the flusher applies a group under it, so a list
-    /// sees one revision.
+    /// Lists read under it; the flusher applies a group and compaction removes
+    /// versions under it, so a list sees one revision.
     pub view: RwLock<()>,
-    /// The revision of the visible (durable, applied) state.
+    /// The revision of the visible (durable, indexed) state.
     pub visible: AtomicU64,
     /// The oldest revision a watch may start after.
     pub oldest: AtomicU64,
@@ -69,7 +69,7 @@ pub(super) struct Inner {
     /// Turns true on close; the compactor stops on it.
     pub shutdown: watch::Sender<bool>,
     /// One compaction at a time.
-    compacting: Mutex<()>,
+    pub compacting: Mutex<()>,
 }
 
 /// Locks a mutex, ignoring poisoning (the state stays consistent: every
@@ -91,73 +91,39 @@ pub(super) fn backend(e: sled::Error) -> StoreError {
     StoreError::Backend(format!("sled: {e}"))
 }
 
-fn read_u64(tree: &sled::Tree, key: &[u8]) -> Result<Option<u64>, StoreError> {
-    match tree.get(key).map_err(backend)? {
-        None => Ok(None),
-        Some(v) => parse_rev_key(&v)
-            .map(Some)
-            .ok_or_else(|| StoreError::Backend(format!("corrupt meta value {:?}", String::from_utf8_lossy(key)))),
+impl Inner {
+    /// Makes everything written to sled so far durable.
+    pub(super) fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(backend)?;
+        self.file
+            .sync_data()
+            .map_err(|e| StoreError::Backend(format!("fsync of the store: {e}")))
     }
-}
 
-/// Where the store stands after open.
-#[derive(Debug, PartialEq, Eq)]
-struct Recovered {
-    revision: u64,
-    oldest: u64,
-}
-
-/// Replays change-log entries that were durable but not yet applied to the
-/// objects tree when the process stopped, and drops leftovers of an
-/// interrupted compaction.
-fn recover(
-    db: &sled::Db,
-    objects: &sled::Tree,
-    changes: &sled::Tree,
-    meta: &sled::Tree,
-) -> Result<Recovered, StoreError> {
-    let oldest = read_u64(meta, OLDEST_KEY)?.unwrap_or(0);
-    let mut applied = read_u64(meta, APPLIED_KEY)?.unwrap_or(0);
-    if applied < oldest {
-        return Err(StoreError::Backend(format!(
-            "the change log is compacted to {oldest} but the objects are only applied to {applied}; the data is inconsistent"
-        )));
-    }
-    let mut last = applied.max(oldest);
-    for kv in changes.range(..=rev_key(oldest)) {
-        let (k, _) = kv.map_err(backend)?;
-        changes.remove(k).map_err(backend)?;
-    }
-    let mut replayed = 0u64;
-    for kv in changes.range(rev_key(applied + 1)..) {
-        let (k, v) = kv.map_err(backend)?;
-        let rev = parse_rev_key(&k).ok_or_else(|| StoreError::Backend("corrupt change-log key".into()))?;
-        let entry = change_log::decode(&v)?;
-        match entry.event_type {
-            super::EventType::Deleted => objects.remove(entry.key).map(drop),
-            _ => objects.insert(entry.key, entry.object).map(drop),
+    /// The revision of `key`'s current version, as indexed (durable writes only).
+    pub(super) fn indexed_revision(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        match self.index.get(key).map_err(backend)? {
+            None => Ok(None),
+            Some(v) => parse_rev_key(&v)
+                .map(Some)
+                .ok_or_else(|| StoreError::Backend(format!("corrupt index entry for {key}"))),
         }
-        .map_err(backend)?;
-        applied = rev;
-        replayed += 1;
     }
-    if replayed > 0 {
-        meta.insert(APPLIED_KEY, &rev_key(applied)).map_err(backend)?;
-        db.flush().map_err(backend)?;
-        tracing::info!(
-            replayed,
-            revision = applied,
-            "replayed change-log entries into the store"
-        );
+
+    /// Points the index at the version a write created.
+    pub(super) fn index_event(&self, event_type: EventType, key: &str, revision: u64) -> Result<(), StoreError> {
+        match event_type {
+            EventType::Deleted => self.index.remove(key).map(drop),
+            _ => self.index.insert(key, &rev_key(revision)).map(drop),
+        }
+        .map_err(backend)
     }
-    last = last.max(applied);
-    Ok(Recovered { revision: last, oldest })
 }
 
 /// The sled-backed store. Writes are durable when acknowledged and group
-/// committed by a flusher thread; see the module docs of [`super::group_commit`].
+/// committed by a flusher thread; see [`super::group_commit`].
 pub struct SledStore {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
     flusher: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -176,34 +142,41 @@ impl SledStore {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(config.cache_capacity)
-            // The flusher thread below flushes; sled's own periodic flush would
-            // only add disk writes.
+            // The flusher thread flushes; sled's periodic flush would only add writes.
             .flush_every_ms(None)
             .open()
             .map_err(|e| context("open", &e))?;
+        let file = File::open(path.join("db")).map_err(|e| context("open the data file of", &e))?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| context("open", &e));
-        let (objects, changes, meta) = (tree("objects")?, tree("changes")?, tree("meta")?);
-        let recovered = recover(&db, &objects, &changes, &meta).map_err(|e| context("recover", &e))?;
+        let (revisions, index, meta) = (tree("revisions")?, tree("index")?, tree("meta")?);
 
         let (events, _) = broadcast::channel(config.watch_buffer.max(1));
-        let inner = Arc::new(Inner {
+        let mut inner = Inner {
             db,
-            objects,
-            changes,
+            file,
+            revisions,
+            index,
             meta,
-            writer: Mutex::new(WriterState::new(recovered.revision)),
+            writer: Mutex::new(WriterState::new(0)),
             wake: Condvar::new(),
             view: RwLock::new(()),
-            visible: AtomicU64::new(recovered.revision),
-            oldest: AtomicU64::new(recovered.oldest),
-            progress: watch::Sender::new(Progress {
-                durable: recovered.revision,
-                stopped: None,
-            }),
+            visible: AtomicU64::new(0),
+            oldest: AtomicU64::new(0),
+            progress: watch::Sender::new(Progress::default()),
             events: Mutex::new(Some(events.clone())),
             shutdown: watch::Sender::new(false),
             compacting: Mutex::new(()),
+        };
+        let recovered = inner.recover().map_err(|e| context("recover", &e))?;
+        inner.writer = Mutex::new(WriterState::new(recovered.revision));
+        inner.visible = AtomicU64::new(recovered.revision);
+        inner.oldest = AtomicU64::new(recovered.oldest);
+        inner.progress = watch::Sender::new(Progress {
+            durable: recovered.revision,
+            stopped: None,
         });
+
+        let inner = Arc::new(inner);
         let for_thread = inner.clone();
         let flusher = std::thread::Builder::new()
             .name("k1s-store-flush".into())
@@ -219,11 +192,6 @@ impl SledStore {
     /// Turns true when the store closes (for background tasks).
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.inner.shutdown.subscribe()
-    }
-
-    /// Bytes the store's files take on disk (sled's own estimate).
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.inner.db.size_on_disk().map_err(backend)
     }
 
     /// Stops writes and watches; returns the flusher thread to join, if still running.
@@ -265,15 +233,18 @@ impl Store for SledStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        match self.inner.objects.get(key).map_err(backend)? {
-            Some(json) => change_log::parse_object(&json).map(Some),
+        // Under the view lock, compaction cannot remove the version in between.
+        let _view = read_lock(&self.inner.view);
+        match self.inner.indexed_revision(key)? {
+            Some(rev) => change_log::object_at(&self.inner.revisions, rev).map(Some),
             None => Ok(None),
         }
     }
 
     fn list(&self, prefix: &str, options: &ListOptions) -> Result<ListResult, StoreError> {
-        let _view = read_lock(&self.inner.view);
-        let revision = self.inner.visible.load(Ordering::SeqCst);
+        let inner = &self.inner;
+        let _view = read_lock(&inner.view);
+        let revision = inner.visible.load(Ordering::SeqCst);
         let start = match &options.start_after {
             // The smallest key after `after`.
             Some(after) if after.as_str() >= prefix => [after.as_bytes(), &[0]].concat(),
@@ -283,7 +254,7 @@ impl Store for SledStore {
         let mut items = Vec::new();
         let mut last_key = None;
         let mut remaining = 0u64;
-        for kv in self.inner.objects.range(start..) {
+        for kv in inner.index.range(start..) {
             let (k, v) = kv.map_err(backend)?;
             if !k.starts_with(prefix.as_bytes()) {
                 break;
@@ -292,7 +263,8 @@ impl Store for SledStore {
                 remaining += 1;
                 continue;
             }
-            items.push(change_log::parse_object(&v)?);
+            let rev = parse_rev_key(&v).ok_or_else(|| StoreError::Backend("corrupt index entry".into()))?;
+            items.push(change_log::object_at(&inner.revisions, rev)?);
             last_key = Some(k);
         }
         let (continue_after, remaining) = match last_key {
@@ -340,26 +312,7 @@ impl Store for SledStore {
     }
 
     fn compact(&self, revision: u64) -> Result<(), StoreError> {
-        let inner = &self.inner;
-        let _one = lock(&inner.compacting);
-        let target = revision.min(inner.visible.load(Ordering::SeqCst));
-        let oldest = inner.oldest.load(Ordering::SeqCst);
-        if target <= oldest {
-            return Ok(());
-        }
-        // Raise `oldest` before removing entries: a watcher reading the log
-        // checks it afterwards and so never misses a removed entry silently.
-        inner.meta.insert(OLDEST_KEY, &rev_key(target)).map_err(backend)?;
-        inner.oldest.store(target, Ordering::SeqCst);
-        let mut removed = 0u64;
-        for kv in inner.changes.range(..=rev_key(target)) {
-            let (k, _) = kv.map_err(backend)?;
-            inner.changes.remove(k).map_err(backend)?;
-            removed += 1;
-        }
-        inner.db.flush().map_err(backend)?;
-        tracing::debug!(revision = target, removed, "compacted the change log");
-        Ok(())
+        self.inner.compact(revision)
     }
 
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>> {

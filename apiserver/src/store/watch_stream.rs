@@ -38,28 +38,33 @@ impl Watcher {
     /// Reads the next chunk of the log after `pos`.
     fn replay_chunk(&mut self) -> Result<(), StoreError> {
         let from = self.pos;
+        let read = self.read_chunk();
+        // Compaction raises `oldest` before it removes entries, so this sees
+        // any removal that could have hidden an entry (or a previous version)
+        // from the read above.
+        if self.inner.oldest.load(Ordering::SeqCst) > from {
+            return Err(StoreError::Lagged);
+        }
+        read
+    }
+
+    fn read_chunk(&mut self) -> Result<(), StoreError> {
+        let revisions = &self.inner.revisions;
         let mut scanned = 0;
-        for kv in self.inner.changes.range(rev_key(from + 1)..=rev_key(self.replay_until)) {
+        for kv in revisions.range(rev_key(self.pos + 1)..=rev_key(self.replay_until)) {
             let (k, v) = kv.map_err(backend)?;
-            let rev = parse_rev_key(&k).ok_or_else(|| StoreError::Backend("corrupt change-log key".into()))?;
+            let rev = parse_rev_key(&k).ok_or_else(|| StoreError::Backend("corrupt revision key".into()))?;
             let entry = change_log::decode(&v)?;
             if entry.key.starts_with(&self.prefix) {
-                self.replayed.push_back(change_log::to_event(rev, &entry)?);
+                self.replayed.push_back(change_log::event_at(revisions, rev, &entry)?);
             }
             self.pos = rev;
             scanned += 1;
             if scanned == REPLAY_CHUNK {
-                break;
+                return Ok(());
             }
         }
-        if scanned < REPLAY_CHUNK {
-            self.pos = self.replay_until;
-        }
-        // Compaction raises `oldest` before it removes entries, so this sees
-        // any removal that could have hidden an entry from the read above.
-        if self.inner.oldest.load(Ordering::SeqCst) > from {
-            return Err(StoreError::Lagged);
-        }
+        self.pos = self.replay_until;
         Ok(())
     }
 
