@@ -19,6 +19,11 @@ pub(super) const APPLIED_KEY: &[u8] = b"applied";
 const OLDEST_KEY: &[u8] = b"oldest";
 /// `meta` key: obsolete versions are removed up to this revision.
 const COMPACTED_KEY: &[u8] = b"compacted";
+/// `meta` key: the on-disk layout version.
+const FORMAT_KEY: &[u8] = b"format";
+/// The layout this code reads and writes (1 was an early development layout
+/// with `objects` and `changes` trees).
+const FORMAT: u64 = 2;
 
 /// Where the store stands after open.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,6 +47,7 @@ impl Inner {
     /// Brings the index up to the revisions tree (entries durable but not yet
     /// indexed when the process stopped) and finishes an interrupted compaction.
     pub(super) fn recover(&self) -> Result<Recovered, StoreError> {
+        self.check_format()?;
         let oldest = read_u64(&self.meta, OLDEST_KEY)?.unwrap_or(0);
         let compacted = read_u64(&self.meta, COMPACTED_KEY)?.unwrap_or(0);
         let mut applied = read_u64(&self.meta, APPLIED_KEY)?.unwrap_or(0);
@@ -81,6 +87,24 @@ impl Inner {
             revision: applied.max(oldest),
             oldest,
         })
+    }
+
+    /// Refuses data in another layout; stamps a new store with this one.
+    fn check_format(&self) -> Result<(), StoreError> {
+        match read_u64(&self.meta, FORMAT_KEY)? {
+            Some(FORMAT) => Ok(()),
+            Some(other) => Err(StoreError::Backend(format!(
+                "the data is in store format {other}, this k1s reads format {FORMAT}"
+            ))),
+            None if self.db.tree_names().iter().any(|t| &t[..] == b"changes") => Err(StoreError::Backend(
+                "the data was written by an early development version of k1s (store format 1); remove the data directory"
+                    .into(),
+            )),
+            None => {
+                self.meta.insert(FORMAT_KEY, &rev_key(FORMAT)).map_err(backend)?;
+                Ok(())
+            }
+        }
     }
 
     /// Drops the change history up to `revision` (at most the visible revision).

@@ -579,6 +579,31 @@ fn open_fails_clearly_on_unusable_dirs() {
     drop(held);
 }
 
+#[test]
+fn open_refuses_other_store_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("changes")
+            .unwrap()
+            .insert(rev_key(1), b"x".as_slice())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = SledStore::open(dir.path()).err().expect("format 1");
+    assert!(err.to_string().contains("early development version"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta").unwrap().insert(b"format", &rev_key(3)).unwrap();
+        db.flush().unwrap();
+    }
+    let err = SledStore::open(dir.path()).err().expect("format 3");
+    assert!(err.to_string().contains("format 3"), "{err}");
+}
+
 impl SledStore {
     /// Entries in the revisions tree: change history and current versions.
     fn revisions_len(&self) -> usize {
@@ -779,8 +804,9 @@ fn proc_status(field: &str) -> u64 {
 
 /// Not asserted: a node Lease (~600 B) renewed every 10 s forever, on a compressed
 /// timescale (updates back to back; compaction every 6 updates = 1 minute keeping
-/// the default retention), next to a few hundred other objects. Prints the data
-/// dir size and the bytes written to disk per update.
+/// the default retention), next to other objects (`K1S_CHURN_FILLERS`, default 300,
+/// about 1 KiB each). Prints the data dir size, the bytes the process wrote to disk
+/// per update and RSS. `K1S_CHURN_UPDATES` (default 60000, about 7 days):
 /// `cargo test -p k1s-apiserver --lib store::sled_store::tests::lease_churn -- --ignored --nocapture`
 #[tokio::test]
 #[ignore]
