@@ -13,6 +13,18 @@ pub mod allocator;
 pub mod convert;
 pub mod typed;
 
+mod controllerrevision;
+mod daemonset;
+mod deployment;
+mod names;
+mod pod;
+mod pod_defaults;
+mod pod_validation;
+mod replicaset;
+mod statefulset;
+mod util;
+mod workload;
+
 pub use allocator::Allocators;
 
 /// What the REST layer asks of a kind.
@@ -58,14 +70,19 @@ pub trait Strategy: Send + Sync {
     fn release(&self, _alloc: &Allocators, _obj: &Value) {}
 }
 
-/// The strategy for a resource.
+/// The strategy for a resource (looked up by the storage version's group and kind).
 pub fn strategy_for(info: &ResourceInfo) -> &'static dyn Strategy {
-    todo_strategy(info)
+    match (info.group, info.kind) {
+        ("", "Pod") => &pod::PodStrategy,
+        ("apps", "Deployment") => &deployment::DeploymentStrategy,
+        ("apps", "ReplicaSet") => &replicaset::ReplicaSetStrategy,
+        ("apps", "StatefulSet") => &statefulset::StatefulSetStrategy,
+        ("apps", "DaemonSet") => &daemonset::DaemonSetStrategy,
+        ("apps", "ControllerRevision") => &controllerrevision::ControllerRevisionStrategy,
+        _ => &Plain,
+    }
 }
 
+/// Kinds with no rules of their own.
 struct Plain;
 impl Strategy for Plain {}
-
-fn todo_strategy(_info: &ResourceInfo) -> &'static dyn Strategy {
-    &Plain
-}
