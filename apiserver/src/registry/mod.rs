@@ -14,8 +14,10 @@ pub mod convert;
 pub mod typed;
 
 mod controllerrevision;
+pub mod cronjob;
 mod daemonset;
 mod deployment;
+mod job;
 mod names;
 mod pod;
 mod pod_defaults;
@@ -79,6 +81,8 @@ pub fn strategy_for(info: &ResourceInfo) -> &'static dyn Strategy {
         ("apps", "StatefulSet") => &statefulset::StatefulSetStrategy,
         ("apps", "DaemonSet") => &daemonset::DaemonSetStrategy,
         ("apps", "ControllerRevision") => &controllerrevision::ControllerRevisionStrategy,
+        ("batch", "Job") => &job::JobStrategy,
+        ("batch", "CronJob") => &cronjob::CronJobStrategy,
         _ => &Plain,
     }
 }
