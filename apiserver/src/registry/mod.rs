@@ -23,6 +23,7 @@ mod pod;
 mod pod_defaults;
 mod pod_validation;
 mod replicaset;
+mod service;
 mod statefulset;
 mod util;
 mod workload;
@@ -76,6 +77,7 @@ pub trait Strategy: Send + Sync {
 pub fn strategy_for(info: &ResourceInfo) -> &'static dyn Strategy {
     match (info.group, info.kind) {
         ("", "Pod") => &pod::PodStrategy,
+        ("", "Service") => &service::ServiceStrategy,
         ("apps", "Deployment") => &deployment::DeploymentStrategy,
         ("apps", "ReplicaSet") => &replicaset::ReplicaSetStrategy,
         ("apps", "StatefulSet") => &statefulset::StatefulSetStrategy,
