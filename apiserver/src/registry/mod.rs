@@ -13,12 +13,14 @@ pub mod allocator;
 pub mod convert;
 pub mod typed;
 
+mod configmap;
 mod controllerrevision;
 pub mod cronjob;
 mod daemonset;
 mod deployment;
 mod job;
 mod names;
+mod namespace;
 mod pod;
 mod pod_defaults;
 mod pod_validation;
@@ -78,6 +80,9 @@ pub fn strategy_for(info: &ResourceInfo) -> &'static dyn Strategy {
     match (info.group, info.kind) {
         ("", "Pod") => &pod::PodStrategy,
         ("", "Service") => &service::ServiceStrategy,
+        ("", "Namespace") => &namespace::NamespaceStrategy,
+        ("", "ConfigMap") => &configmap::ConfigMapStrategy,
+        ("", "Secret") => &configmap::SecretStrategy,
         ("apps", "Deployment") => &deployment::DeploymentStrategy,
         ("apps", "ReplicaSet") => &replicaset::ReplicaSetStrategy,
         ("apps", "StatefulSet") => &statefulset::StatefulSetStrategy,
