@@ -17,14 +17,23 @@ pub struct SecretStrategy;
 /// The largest total size of a ConfigMap's or Secret's data (1 MiB).
 pub const MAX_DATA_SIZE: usize = 1024 * 1024;
 
-fn validate_keys(map: Option<&Map<String, Value>>, path: &str, seen: &mut Vec<String>, errs: &mut Vec<FieldError>) -> usize {
+fn validate_keys(
+    map: Option<&Map<String, Value>>,
+    path: &str,
+    seen: &mut Vec<String>,
+    errs: &mut Vec<FieldError>,
+) -> usize {
     let mut size = 0;
     for (k, v) in map.into_iter().flatten() {
         for m in names::is_config_map_key(k) {
             errs.push(FieldError::invalid(format!("{path}[{k}]"), k.as_str(), m));
         }
         if seen.contains(k) {
-            errs.push(FieldError::invalid(format!("{path}[{k}]"), k.as_str(), "duplicate of key present in data"));
+            errs.push(FieldError::invalid(
+                format!("{path}[{k}]"),
+                k.as_str(),
+                "duplicate of key present in data",
+            ));
         }
         seen.push(k.clone());
         size += v.as_str().map(str::len).unwrap_or(0);
@@ -37,7 +46,10 @@ fn validate_immutable(new: &Value, old: &Value, fields: &[&str]) -> Vec<FieldErr
     let mut errs = Vec::new();
     if old["immutable"] == json!(true) {
         if new["immutable"] != json!(true) {
-            errs.push(FieldError::forbidden("immutable", "field is immutable when `immutable` is set"));
+            errs.push(FieldError::forbidden(
+                "immutable",
+                "field is immutable when `immutable` is set",
+            ));
         }
         for f in fields {
             if new.get(*f) != old.get(*f) {
@@ -104,7 +116,9 @@ impl Strategy for SecretStrategy {
             for m in names::is_config_map_key(k) {
                 errs.push(FieldError::invalid(format!("data[{k}]"), k.as_str(), m));
             }
-            let decoded = v.as_str().and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
+            let decoded = v
+                .as_str()
+                .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
             size += decoded.map(|d| d.len()).unwrap_or(0);
         }
         if size > MAX_DATA_SIZE {
@@ -119,9 +133,14 @@ impl Strategy for SecretStrategy {
             }
         }
         if ty == "kubernetes.io/service-account-token"
-            && obj["metadata"]["annotations"]["kubernetes.io/service-account.name"].as_str().is_none_or(str::is_empty)
+            && obj["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+                .as_str()
+                .is_none_or(str::is_empty)
         {
-            errs.push(FieldError::required("metadata.annotations[kubernetes.io/service-account.name]", ""));
+            errs.push(FieldError::required(
+                "metadata.annotations[kubernetes.io/service-account.name]",
+                "",
+            ));
         }
         if ty == "kubernetes.io/basic-auth"
             && !data.is_some_and(|d| d.contains_key("username") || d.contains_key("password"))
@@ -148,7 +167,8 @@ mod tests {
 
     #[test]
     fn secret_defaults_fold_string_data() {
-        let mut s = json!({"metadata": {"name": "s"}, "data": {"a": "eA=="}, "stringData": {"a": "hello", "b": "world"}});
+        let mut s =
+            json!({"metadata": {"name": "s"}, "data": {"a": "eA=="}, "stringData": {"a": "hello", "b": "world"}});
         SecretStrategy.default(&mut s);
         assert_eq!(s["type"], "Opaque");
         assert_eq!(s["data"], json!({"a": "aGVsbG8=", "b": "d29ybGQ="}));
@@ -159,19 +179,47 @@ mod tests {
     #[test]
     fn keys_size_type_and_immutability() {
         let cm = json!({"data": {"bad/key": "x", "ok.key": "y"}});
-        let errs: Vec<String> = ConfigMapStrategy.validate_create(&cm).iter().map(ToString::to_string).collect();
+        let errs: Vec<String> = ConfigMapStrategy
+            .validate_create(&cm)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(errs, vec!["data[bad/key]: Invalid value: \"bad/key\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_string()]);
         let big = json!({"data": {"a": "x".repeat(MAX_DATA_SIZE + 1)}});
-        assert_eq!(ConfigMapStrategy.validate_create(&big)[0].to_string(), ": Too long: may not be more than 1048576 bytes");
+        assert_eq!(
+            ConfigMapStrategy.validate_create(&big)[0].to_string(),
+            ": Too long: may not be more than 1048576 bytes"
+        );
         let old = json!({"immutable": true, "data": {"a": "1"}});
         let new = json!({"immutable": true, "data": {"a": "2"}});
-        let errs: Vec<String> = ConfigMapStrategy.validate_update(&new, &old).iter().map(ToString::to_string).collect();
-        assert_eq!(errs, vec!["data: Forbidden: field is immutable when `immutable` is set".to_string()]);
+        let errs: Vec<String> = ConfigMapStrategy
+            .validate_update(&new, &old)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errs,
+            vec!["data: Forbidden: field is immutable when `immutable` is set".to_string()]
+        );
         let tls = json!({"type": "kubernetes.io/tls", "data": {"tls.crt": ""}});
-        let errs: Vec<String> = SecretStrategy.validate_create(&tls).iter().map(ToString::to_string).collect();
+        let errs: Vec<String> = SecretStrategy
+            .validate_create(&tls)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(errs, vec!["data[tls.key]: Required value".to_string()]);
-        let (old, new) = (json!({"type": "Opaque"}), json!({"type": "kubernetes.io/tls", "data": {"tls.crt": "", "tls.key": ""}}));
-        let errs: Vec<String> = SecretStrategy.validate_update(&new, &old).iter().map(ToString::to_string).collect();
-        assert_eq!(errs, vec!["type: Invalid value: \"kubernetes.io/tls\": field is immutable".to_string()]);
+        let (old, new) = (
+            json!({"type": "Opaque"}),
+            json!({"type": "kubernetes.io/tls", "data": {"tls.crt": "", "tls.key": ""}}),
+        );
+        let errs: Vec<String> = SecretStrategy
+            .validate_update(&new, &old)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errs,
+            vec!["type: Invalid value: \"kubernetes.io/tls\": field is immutable".to_string()]
+        );
     }
 }

@@ -23,7 +23,10 @@ pub fn to_storage(info: &ResourceInfo, obj: Value) -> Result<Value, ApiError> {
     match (info.group, info.version, info.kind) {
         ("autoscaling", "v1", "HorizontalPodAutoscaler") => Ok(hpa_v1_to_v2(obj)),
         ("events.k8s.io", "v1", "Event") => Ok(event_new_to_core(obj)),
-        _ => Err(ApiError::internal(format!("no conversion from {} to its storage version", info.api_version()))),
+        _ => Err(ApiError::internal(format!(
+            "no conversion from {} to its storage version",
+            info.api_version()
+        ))),
     }
 }
 
@@ -59,7 +62,12 @@ fn take_annotation(obj: &mut Value, key: &str) -> Option<Value> {
 }
 
 fn set_annotation(obj: &mut Value, key: &str, value: &Value) {
-    let Some(meta) = obj.as_object_mut().map(|m| m.entry("metadata").or_insert_with(|| json!({}))) else { return };
+    let Some(meta) = obj
+        .as_object_mut()
+        .map(|m| m.entry("metadata").or_insert_with(|| json!({})))
+    else {
+        return;
+    };
     let Some(meta) = meta.as_object_mut() else { return };
     let ann = meta.entry("annotations").or_insert_with(|| json!({}));
     if let Some(a) = ann.as_object_mut() {
@@ -96,10 +104,15 @@ fn hpa_v1_to_v2(mut obj: Value) -> Value {
     if let Some(Value::Object(status)) = map.get_mut("status") {
         let mut current = Vec::new();
         if let Some(c) = take(status, "currentCPUUtilizationPercentage") {
-            current.push(json!({"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": c}}}));
+            current
+                .push(json!({"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": c}}}));
         }
         if let Some(Value::Array(extra)) = current_extra {
-            current.extend(extra.into_iter().filter(|m| !(m["type"] == "Resource" && m["resource"]["name"] == "cpu")));
+            current.extend(
+                extra
+                    .into_iter()
+                    .filter(|m| !(m["type"] == "Resource" && m["resource"]["name"] == "cpu")),
+            );
         }
         if !current.is_empty() {
             status.insert("currentMetrics".into(), Value::Array(current));
@@ -120,7 +133,10 @@ fn hpa_v2_to_v1(mut obj: Value) -> Value {
         if let Some(Value::Array(metrics)) = spec.remove("metrics") {
             for m in metrics {
                 if is_cpu_utilization(&m) && !spec.contains_key("targetCPUUtilizationPercentage") {
-                    spec.insert("targetCPUUtilizationPercentage".into(), m["resource"]["target"]["averageUtilization"].clone());
+                    spec.insert(
+                        "targetCPUUtilizationPercentage".into(),
+                        m["resource"]["target"]["averageUtilization"].clone(),
+                    );
                 } else {
                     extra_metrics.push(m);
                 }
@@ -218,7 +234,10 @@ mod tests {
             stored["spec"]["metrics"],
             json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}])
         );
-        assert_eq!(stored["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"], 40);
+        assert_eq!(
+            stored["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"],
+            40
+        );
         assert_eq!(from_storage(v1, stored), obj);
     }
 

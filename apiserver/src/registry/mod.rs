@@ -24,10 +24,13 @@ mod namespace;
 mod pod;
 mod pod_defaults;
 mod pod_validation;
+mod quota;
 mod replicaset;
 mod service;
 mod statefulset;
+mod storageclass;
 mod util;
+mod volume;
 mod workload;
 
 pub use allocator::Allocators;
@@ -83,6 +86,11 @@ pub fn strategy_for(info: &ResourceInfo) -> &'static dyn Strategy {
         ("", "Namespace") => &namespace::NamespaceStrategy,
         ("", "ConfigMap") => &configmap::ConfigMapStrategy,
         ("", "Secret") => &configmap::SecretStrategy,
+        ("", "PersistentVolume") => &volume::PersistentVolumeStrategy,
+        ("", "PersistentVolumeClaim") => &volume::PersistentVolumeClaimStrategy,
+        ("", "ResourceQuota") => &quota::ResourceQuotaStrategy,
+        ("", "LimitRange") => &quota::LimitRangeStrategy,
+        ("storage.k8s.io", "StorageClass") => &storageclass::StorageClassStrategy,
         ("apps", "Deployment") => &deployment::DeploymentStrategy,
         ("apps", "ReplicaSet") => &replicaset::ReplicaSetStrategy,
         ("apps", "StatefulSet") => &statefulset::StatefulSetStrategy,

@@ -15,7 +15,11 @@ impl Strategy for NamespaceStrategy {
     fn default(&self, obj: &mut Value) {
         let Some(map) = obj.as_object_mut() else { return };
         // Namespaces carry their name as a label (NamespaceDefaultLabelName, GA since 1.22).
-        let name = map.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).map(str::to_string);
+        let name = map
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if let (Some(name), Some(meta)) = (name, map.get_mut("metadata").and_then(Value::as_object_mut)) {
             let labels = meta.entry("labels").or_insert_with(|| json!({}));
             if let Some(l) = labels.as_object_mut() {
@@ -72,7 +76,11 @@ impl Strategy for NamespaceStrategy {
     }
 
     fn validate_status_update(&self, new: &Value, _old: &Value) -> Vec<FieldError> {
-        one_of(new["status"]["phase"].as_str(), "status.phase", &["Active", "Terminating"])
+        one_of(
+            new["status"]["phase"].as_str(),
+            "status.phase",
+            &["Active", "Terminating"],
+        )
     }
 }
 
