@@ -18,9 +18,11 @@ mod controllerrevision;
 pub mod cronjob;
 mod daemonset;
 mod deployment;
+mod hpa;
 mod job;
 mod names;
 mod namespace;
+mod networking;
 mod pod;
 mod pod_defaults;
 mod pod_validation;
@@ -91,6 +93,10 @@ pub fn strategy_for(info: &ResourceInfo) -> &'static dyn Strategy {
         ("", "ResourceQuota") => &quota::ResourceQuotaStrategy,
         ("", "LimitRange") => &quota::LimitRangeStrategy,
         ("storage.k8s.io", "StorageClass") => &storageclass::StorageClassStrategy,
+        ("autoscaling", "HorizontalPodAutoscaler") => &hpa::HpaStrategy,
+        ("networking.k8s.io", "Ingress") => &networking::IngressStrategy,
+        ("networking.k8s.io", "IngressClass") => &networking::IngressClassStrategy,
+        ("networking.k8s.io", "NetworkPolicy") => &networking::NetworkPolicyStrategy,
         ("apps", "Deployment") => &deployment::DeploymentStrategy,
         ("apps", "ReplicaSet") => &replicaset::ReplicaSetStrategy,
         ("apps", "StatefulSet") => &statefulset::StatefulSetStrategy,
