@@ -180,19 +180,6 @@ pub fn is_env_var_name(s: &str) -> Vec<String> {
     }
 }
 
-/// A C identifier (e.g. `envFrom` prefixes are not checked; used for a few names).
-pub fn is_c_identifier(s: &str) -> Vec<String> {
-    let b = s.as_bytes();
-    let ok = !b.is_empty()
-        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_');
-    if ok {
-        Vec::new()
-    } else {
-        vec!["a valid C identifier must start with alphabetic character or '_', followed by a string of alphanumeric characters or '_' (e.g. 'my_name',  or 'MY_NAME',  or 'MyName', regex used for validation is '[A-Za-z_][A-Za-z0-9_]*')".to_string()]
-    }
-}
-
 /// An IPv4 or IPv6 address.
 pub fn is_valid_ip(s: &str) -> Vec<String> {
     if s.parse::<std::net::IpAddr>().is_ok() {

@@ -162,37 +162,12 @@ pub fn non_negative(value: Option<i64>, path: &str) -> Vec<FieldError> {
     }
 }
 
-/// `must be greater than 0` (Kubernetes' `ValidatePositiveField` wording) when not positive.
-pub fn positive(value: Option<i64>, path: &str) -> Vec<FieldError> {
-    match value {
-        Some(v) if v <= 0 => vec![FieldError::invalid(path, v, "must be greater than zero")],
-        _ => Vec::new(),
-    }
-}
-
 /// `Unsupported value` unless `value` is one of `allowed`.
 pub fn one_of(value: Option<&str>, path: &str, allowed: &[&str]) -> Vec<FieldError> {
     match value {
         Some(v) if !allowed.contains(&v) => vec![FieldError::not_supported(path, v, allowed)],
         _ => Vec::new(),
     }
-}
-
-/// Like [`one_of`], but a missing or empty value is `Required value`.
-pub fn required_one_of(value: Option<&str>, path: &str, allowed: &[&str]) -> Vec<FieldError> {
-    match value {
-        None | Some("") => vec![FieldError::required(path, "")],
-        v => one_of(v, path, allowed),
-    }
-}
-
-/// `field is immutable` when the serialized forms differ.
-pub fn immutable<T: Serialize + PartialEq>(new: &T, old: &T, path: &str) -> Vec<FieldError> {
-    if new == old {
-        return Vec::new();
-    }
-    let v = serde_json::to_value(new).unwrap_or(Value::Null);
-    vec![FieldError::invalid(path, v, "field is immutable")]
 }
 
 /// Parses a resource quantity (`100m`, `1Gi`, `1e3`) to its value.
