@@ -557,7 +557,7 @@ pub fn validate_resources(r: &ResourceRequirements, p: &str, errs: &mut Vec<Fiel
         } else if name.starts_with("hugepages-") {
             errs.push(FieldError::forbidden(
                 format!("{p}.limits"),
-                format!("Limit must be set for non overcommitable resources"),
+                "Limit must be set for non overcommitable resources",
             ));
         }
     }
