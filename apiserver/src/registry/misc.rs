@@ -257,6 +257,18 @@ impl Strategy for EndpointSliceStrategy {
 }
 
 impl Strategy for NodeStrategy {
+    fn default(&self, obj: &mut Value) {
+        // SetDefaults_NodeStatus: allocatable defaults to capacity.
+        let Some(status) = obj.get_mut("status").and_then(Value::as_object_mut) else {
+            return;
+        };
+        if status.get("allocatable").is_none_or(Value::is_null) {
+            if let Some(cap) = status.get("capacity").filter(|c| c.is_object()).cloned() {
+                status.insert("allocatable".into(), cap);
+            }
+        }
+    }
+
     fn validate_create(&self, obj: &Value) -> Vec<FieldError> {
         let spec = typed::<Node>(obj).and_then(|n| n.spec).unwrap_or_default();
         let mut errs = Vec::new();

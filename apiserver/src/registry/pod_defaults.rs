@@ -29,6 +29,21 @@ pub fn default_pod(pod: &mut Pod) {
         default_to(&mut spec.priority, 0);
     }
     default_str(&mut spec.preemption_policy, "PreemptLowerPriority");
+    // Set by the ServiceAccount admission plugin.
+    default_str(&mut spec.service_account_name, "default");
+    mirror_service_account(spec);
+}
+
+/// `serviceAccount` is the deprecated spelling of `serviceAccountName`; Kubernetes keeps both.
+fn mirror_service_account(spec: &mut PodSpec) {
+    match (
+        spec.service_account_name.as_deref().filter(|s| !s.is_empty()),
+        spec.service_account.as_deref().filter(|s| !s.is_empty()),
+    ) {
+        (Some(name), None) => spec.service_account = Some(name.to_string()),
+        (None, Some(old)) => spec.service_account_name = Some(old.to_string()),
+        _ => {}
+    }
 }
 
 /// Defaults of a pod template (`SetDefaults_PodTemplateSpec` path).
@@ -43,6 +58,7 @@ pub fn default_pod_spec(spec: &mut PodSpec) {
     default_to(&mut spec.security_context, Default::default());
     default_to(&mut spec.termination_grace_period_seconds, 30);
     default_str(&mut spec.scheduler_name, "default-scheduler");
+    mirror_service_account(spec);
     let host_network = spec.host_network == Some(true);
     for c in spec
         .containers
@@ -249,6 +265,8 @@ mod tests {
             "restartPolicy": "Always",
             "schedulerName": "default-scheduler",
             "securityContext": {},
+            "serviceAccount": "default",
+            "serviceAccountName": "default",
             "terminationGracePeriodSeconds": 30,
             "volumes": [{"emptyDir": {}, "name": "a"}, {"configMap": {"defaultMode": 420, "name": "cm"}, "name": "b"}]
         });

@@ -249,3 +249,38 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+    use k1s_proto::resources::find;
+    use serde_json::json;
+
+    #[test]
+    fn times_and_bytes_round_trip() {
+        let lease = find("coordination.k8s.io", "v1", "leases").unwrap();
+        let out = normalize(
+            lease,
+            json!({"metadata": {"name": "l", "creationTimestamp": "2024-01-02T03:04:05Z"},
+                "spec": {"renewTime": "2024-01-01T00:00:00.123456Z", "leaseDurationSeconds": 40}}),
+        )
+        .unwrap();
+        assert_eq!(out["metadata"]["creationTimestamp"], "2024-01-02T03:04:05Z");
+        assert_eq!(out["spec"]["renewTime"], "2024-01-01T00:00:00.123456Z");
+        let secret = find("", "v1", "secrets").unwrap();
+        let out = normalize(
+            secret,
+            json!({"metadata": {"name": "s"}, "data": {"a": "aGk="}, "stringData": {"b": "x"}}),
+        )
+        .unwrap();
+        assert_eq!(out["data"]["a"], "aGk=");
+        assert_eq!(out["stringData"]["b"], "x");
+        let deploy = find("apps", "v1", "deployments").unwrap();
+        let out = normalize(
+            deploy,
+            json!({"spec": {"template": {"metadata": {"creationTimestamp": null}}}}),
+        )
+        .unwrap();
+        assert!(out["spec"]["template"]["metadata"].get("creationTimestamp").is_none());
+    }
+}
