@@ -2,8 +2,8 @@
 //! PodSpec, Container, ports, probes, volumes, env field references.
 
 use k8s_openapi::api::core::v1::{
-    Container, HTTPGetAction, PersistentVolumeClaimSpec, Pod, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    Volume,
+    Container, ContainerResizePolicy, HTTPGetAction, PersistentVolumeClaimSpec, Pod, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, Volume,
 };
 
 use super::util::{default_str, default_to};
@@ -23,6 +23,23 @@ pub fn default_pod(pod: &mut Pod) {
         .chain(spec.init_containers.iter_mut().flatten())
     {
         requests_from_limits(c);
+    }
+    // InPlacePodVerticalScaling (on by default since 1.33): regular containers get resize policies.
+    for c in spec.containers.iter_mut() {
+        default_resize_policy(c);
+    }
+    if spec.host_network == Some(true) {
+        for c in spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten())
+        {
+            for p in c.ports.iter_mut().flatten() {
+                if p.host_port.unwrap_or(0) == 0 {
+                    p.host_port = Some(p.container_port);
+                }
+            }
+        }
     }
     // Set by the Priority admission plugin when no class is named.
     if spec.priority_class_name.as_deref().is_none_or(str::is_empty) {
@@ -59,13 +76,12 @@ pub fn default_pod_spec(spec: &mut PodSpec) {
     default_to(&mut spec.termination_grace_period_seconds, 30);
     default_str(&mut spec.scheduler_name, "default-scheduler");
     mirror_service_account(spec);
-    let host_network = spec.host_network == Some(true);
     for c in spec
         .containers
         .iter_mut()
         .chain(spec.init_containers.iter_mut().flatten())
     {
-        default_container(c, host_network);
+        default_container(c);
     }
     for v in spec.volumes.iter_mut().flatten() {
         default_volume(v);
@@ -86,8 +102,28 @@ fn requests_from_limits(c: &mut Container) {
     }
 }
 
+/// A `NotRequired` resize policy for cpu and memory requests that have none.
+fn default_resize_policy(c: &mut Container) {
+    let Some(requests) = c.resources.as_ref().and_then(|r| r.requests.as_ref()) else {
+        return;
+    };
+    let wanted: Vec<&str> = ["cpu", "memory"]
+        .into_iter()
+        .filter(|r| requests.contains_key(*r))
+        .collect();
+    for name in wanted {
+        let policies = c.resize_policy.get_or_insert_with(Vec::new);
+        if !policies.iter().any(|p| p.resource_name == name) {
+            policies.push(ContainerResizePolicy {
+                resource_name: name.into(),
+                restart_policy: "NotRequired".into(),
+            });
+        }
+    }
+}
+
 /// `SetDefaults_Container` and its ports, probes, lifecycle and env.
-pub fn default_container(c: &mut Container, host_network: bool) {
+pub fn default_container(c: &mut Container) {
     if c.image_pull_policy.as_deref().is_none_or(str::is_empty) {
         let policy = if image_wants_always(c.image.as_deref().unwrap_or("")) {
             "Always"
@@ -101,9 +137,6 @@ pub fn default_container(c: &mut Container, host_network: bool) {
     default_to(&mut c.resources, ResourceRequirements::default());
     for p in c.ports.iter_mut().flatten() {
         default_str(&mut p.protocol, "TCP");
-        if host_network && p.host_port.unwrap_or(0) == 0 {
-            p.host_port = Some(p.container_port);
-        }
     }
     for probe in [&mut c.liveness_probe, &mut c.readiness_probe, &mut c.startup_probe]
         .into_iter()
@@ -254,6 +287,7 @@ mod tests {
                 "ports": [{"containerPort": 80, "protocol": "TCP"}],
                 "readinessProbe": {"failureThreshold": 3, "httpGet": {"path": "/", "port": 80, "scheme": "HTTP"},
                     "periodSeconds": 10, "successThreshold": 1, "timeoutSeconds": 1},
+                "resizePolicy": [{"resourceName": "cpu", "restartPolicy": "NotRequired"}],
                 "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "1"}},
                 "terminationMessagePath": "/dev/termination-log",
                 "terminationMessagePolicy": "File"

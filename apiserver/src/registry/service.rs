@@ -607,6 +607,35 @@ mod tests {
     }
 
     #[test]
+    fn exhausted_ranges_are_internal_errors() {
+        let a = Allocators::new(Ipv4Addr::new(10, 99, 0, 0), 30, 30000..=30000); // .1 reserved, .2 usable
+        let mut first = svc(json!({"type": "NodePort", "ports": [{"port": 80}]}));
+        ServiceStrategy.allocate(&a, &mut first, None).unwrap();
+        assert_eq!(first["spec"]["clusterIP"], "10.99.0.2");
+        assert_eq!(first["spec"]["ports"][0]["nodePort"], 30000);
+        let mut second = svc(json!({"ports": [{"port": 80}]}));
+        let e = ServiceStrategy.allocate(&a, &mut second, None).unwrap_err();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                500,
+                "Internal error occurred: failed to allocate a serviceIP: range is full"
+            )
+        );
+        ServiceStrategy.release(&a, &first);
+        let mut third = svc(json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 80}]}));
+        let e = ServiceStrategy.allocate(&a, &mut third, None).unwrap_err();
+        assert_eq!(
+            e.message,
+            "Service \"web\" is invalid: spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range. The range of valid ports is 30000-30000"
+        );
+        assert!(
+            !a.ip_in_use(Ipv4Addr::new(10, 99, 0, 2)),
+            "the failed attempt gave its IP back"
+        );
+    }
+
+    #[test]
     fn type_changes_allocate_and_release() {
         let a = Allocators::default();
         let mut old = svc(json!({"ports": [{"port": 80}]}));
