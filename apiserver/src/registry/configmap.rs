@@ -187,8 +187,8 @@ mod tests {
         assert_eq!(errs, vec!["data[bad/key]: Invalid value: \"bad/key\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_string()]);
         let big = json!({"data": {"a": "x".repeat(MAX_DATA_SIZE + 1)}});
         assert_eq!(
-            ConfigMapStrategy.validate_create(&big)[0].to_string(),
-            ": Too long: may not be more than 1048576 bytes"
+            ConfigMapStrategy.validate_create(&big),
+            vec![FieldError::too_long("", MAX_DATA_SIZE)]
         );
         let old = json!({"immutable": true, "data": {"a": "1"}});
         let new = json!({"immutable": true, "data": {"a": "2"}});
