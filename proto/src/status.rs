@@ -353,12 +353,20 @@ impl FieldError {
 
     /// `field: Invalid value: <shown>: detail`, the value printed as given.
     pub fn invalid_shown(field: impl Into<String>, shown: impl Into<String>, detail: impl Into<String>) -> Self {
-        FieldError { field: field.into(), kind: FieldErrorType::InvalidShown(shown.into()), detail: detail.into() }
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorType::InvalidShown(shown.into()),
+            detail: detail.into(),
+        }
     }
 
     /// `field: Not found: "v"`.
     pub fn not_found(field: impl Into<String>, value: impl Into<Value>) -> Self {
-        FieldError { field: field.into(), kind: FieldErrorType::NotFound(value.into()), detail: String::new() }
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorType::NotFound(value.into()),
+            detail: String::new(),
+        }
     }
 
     /// `field: Duplicate value: "v"`.
@@ -542,14 +550,26 @@ mod tests {
     #[test]
     fn go_like_values() {
         let e = FieldError::invalid("spec.clusterIPs", json!(["10.43.0.5"]), "failed");
-        assert_eq!(e.to_string(), "spec.clusterIPs: Invalid value: []string{\"10.43.0.5\"}: failed");
+        assert_eq!(
+            e.to_string(),
+            "spec.clusterIPs: Invalid value: []string{\"10.43.0.5\"}: failed"
+        );
         let e = FieldError::invalid("l", json!({"b": "2", "a": "1"}), "x");
-        assert_eq!(e.to_string(), "l: Invalid value: map[string]string{\"a\":\"1\", \"b\":\"2\"}: x");
+        assert_eq!(
+            e.to_string(),
+            "l: Invalid value: map[string]string{\"a\":\"1\", \"b\":\"2\"}: x"
+        );
         let e = FieldError::invalid_shown("spec.selector", "v1.LabelSelector{}", "field is immutable");
-        assert_eq!(e.to_string(), "spec.selector: Invalid value: v1.LabelSelector{}: field is immutable");
+        assert_eq!(
+            e.to_string(),
+            "spec.selector: Invalid value: v1.LabelSelector{}: field is immutable"
+        );
         assert_eq!(e.reason(), "FieldValueInvalid");
         let e = FieldError::not_found("spec.containers[0].volumeMounts[0].name", "data");
-        assert_eq!(e.to_string(), "spec.containers[0].volumeMounts[0].name: Not found: \"data\"");
+        assert_eq!(
+            e.to_string(),
+            "spec.containers[0].volumeMounts[0].name: Not found: \"data\""
+        );
         assert_eq!(e.reason(), "FieldValueNotFound");
     }
 
