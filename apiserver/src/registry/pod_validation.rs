@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::names;
-use super::util::{non_negative, one_of, parse_quantity, validate_labels, QUANTITY_MSG};
+use super::util::{canonical_quantity, non_negative, one_of, parse_quantity, validate_labels, QUANTITY_MSG};
 
 const RESTART_POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
 const DNS_POLICIES: &[&str] = &["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"];
@@ -540,13 +540,13 @@ pub fn validate_resources(r: &ResourceRequirements, p: &str, errs: &mut Vec<Fiel
                     .requests
                     .as_ref()
                     .and_then(|m| m.get(name))
-                    .map(|q| q.0.clone())
+                    .map(|q| canonical_quantity(&q.0))
                     .unwrap_or_default();
                 let lim_shown = r
                     .limits
                     .as_ref()
                     .and_then(|m| m.get(name))
-                    .map(|q| q.0.clone())
+                    .map(|q| canonical_quantity(&q.0))
                     .unwrap_or_default();
                 errs.push(FieldError::invalid(
                     format!("{p}.requests"),
@@ -689,7 +689,7 @@ mod tests {
             (json!({"dnsPolicy": "Foo", "containers": [{"name": "a", "image": "x"}]}), "spec.dnsPolicy: Unsupported value: \"Foo\": supported values: \"ClusterFirst\", \"ClusterFirstWithHostNet\", \"Default\", \"None\""),
             (json!({"containers": [{"name": "a", "image": "x", "volumeMounts": [{"name": "v", "mountPath": "/v"}]}]}), "spec.containers[0].volumeMounts[0].name: Not found: \"v\""),
             (json!({"containers": [{"name": "a", "image": "x"}], "volumes": [{"name": "v", "emptyDir": {}}, {"name": "v", "emptyDir": {}}]}), "spec.volumes[1].name: Duplicate value: \"v\""),
-            (json!({"containers": [{"name": "a", "image": "x", "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}]}), "spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1"),
+            (json!({"containers": [{"name": "a", "image": "x", "resources": {"requests": {"cpu": "2000m"}, "limits": {"cpu": "1"}}}]}), "spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1"),
             (json!({"containers": [{"name": "a", "image": "x", "livenessProbe": {"periodSeconds": 5}}]}), "spec.containers[0].livenessProbe: Required value: must specify a handler type"),
             (json!({"containers": [{"name": "a", "image": "x", "livenessProbe": {"exec": {"command": ["true"]}, "successThreshold": 2}}]}), "spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1"),
         ];

@@ -172,36 +172,14 @@ pub fn one_of(value: Option<&str>, path: &str, allowed: &[&str]) -> Vec<FieldErr
 
 /// Parses a resource quantity (`100m`, `1Gi`, `1e3`) to its value.
 pub fn parse_quantity(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
-    let (num, suffix) = s.split_at(split);
-    if num.is_empty() || num == "+" || num == "-" {
-        return None;
-    }
-    let n: f64 = num.parse().ok()?;
-    let mult = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024f64,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        e if e.starts_with(['e', 'E']) => 10f64.powi(e[1..].parse::<i32>().ok()?),
-        _ => return None,
-    };
-    Some(n * mult)
+    k1s_proto::quantity::Quantity::parse(s).ok().map(|q| q.as_f64())
+}
+
+/// A quantity in Kubernetes' canonical form (`2000m` → `2`), as messages show it.
+pub fn canonical_quantity(s: &str) -> String {
+    k1s_proto::quantity::Quantity::parse(s)
+        .map(|q| q.canonical())
+        .unwrap_or_else(|_| s.to_string())
 }
 
 /// The message Kubernetes gives for a malformed quantity.
