@@ -37,7 +37,14 @@ pub async fn ensure_builtins(client: &Client, https_port: u16) -> Result<(), Api
             "sessionAffinity": "None",
         },
     });
-    ignore_exists(client.create(services, Some("default"), &svc).await)?;
+    // Look first, as Kubernetes' bootstrap controller does: a create of an existing
+    // Service that names its clusterIP fails on the allocation (422) before the store
+    // could say AlreadyExists.
+    match client.get(services, Some("default"), "kubernetes").await {
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => ignore_exists(client.create(services, Some("default"), &svc).await)?,
+        Err(e) => return Err(e),
+    }
     Ok(())
 }
 

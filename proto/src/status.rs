@@ -305,6 +305,11 @@ pub enum FieldErrorType {
     TooLong(usize),
     /// `Too many: N: must have at most M items`.
     TooMany(usize, usize),
+    /// `Not found: <value>`.
+    NotFound(Value),
+    /// `Invalid value: <shown>`, with the value already shown as Go's `%#v`
+    /// would (e.g. `v1.LabelSelector{…}`), printed without quoting.
+    InvalidShown(String),
 }
 
 /// One validation error on one field.
@@ -342,6 +347,24 @@ impl FieldError {
         FieldError {
             field: field.into(),
             kind: FieldErrorType::NotSupported(value.into(), supported.iter().map(|s| s.to_string()).collect()),
+            detail: String::new(),
+        }
+    }
+
+    /// `field: Invalid value: <shown>: detail`, the value printed as given.
+    pub fn invalid_shown(field: impl Into<String>, shown: impl Into<String>, detail: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorType::InvalidShown(shown.into()),
+            detail: detail.into(),
+        }
+    }
+
+    /// `field: Not found: "v"`.
+    pub fn not_found(field: impl Into<String>, value: impl Into<Value>) -> Self {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorType::NotFound(value.into()),
             detail: String::new(),
         }
     }
@@ -386,7 +409,8 @@ impl FieldError {
     pub fn reason(&self) -> &'static str {
         match self.kind {
             FieldErrorType::Required => "FieldValueRequired",
-            FieldErrorType::Invalid(_) => "FieldValueInvalid",
+            FieldErrorType::Invalid(_) | FieldErrorType::InvalidShown(_) => "FieldValueInvalid",
+            FieldErrorType::NotFound(_) => "FieldValueNotFound",
             FieldErrorType::NotSupported(..) => "FieldValueNotSupported",
             FieldErrorType::Duplicate(_) => "FieldValueDuplicate",
             FieldErrorType::Forbidden => "FieldValueForbidden",
@@ -415,6 +439,8 @@ impl FieldError {
                 }
                 with_detail(s)
             }
+            FieldErrorType::InvalidShown(s) => with_detail(format!("Invalid value: {s}")),
+            FieldErrorType::NotFound(v) => with_detail(format!("Not found: {}", show_value(v))),
             FieldErrorType::Duplicate(v) => with_detail(format!("Duplicate value: {}", show_value(v))),
             FieldErrorType::Forbidden => with_detail("Forbidden".into()),
             FieldErrorType::TooLong(max) => format!("Too long: must have at most {max} bytes"),
@@ -440,11 +466,23 @@ impl std::fmt::Display for FieldError {
     }
 }
 
-/// Shows a value as Go's `%#v`-like quoting does for the common cases.
+/// Shows a value as Go's `%#v`-like quoting does for the common cases:
+/// strings quoted, string lists as `[]string{…}`, string maps as
+/// `map[string]string{…}` (keys sorted, as Go prints maps).
 fn show_value(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{s:?}"),
         Value::Null => "null".into(),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            let shown: Vec<String> = items.iter().map(show_value).collect();
+            format!("[]string{{{}}}", shown.join(", "))
+        }
+        Value::Object(map) if !map.is_empty() && map.values().all(Value::is_string) => {
+            let mut pairs: Vec<(&String, &Value)> = map.iter().collect();
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+            let shown: Vec<String> = pairs.iter().map(|(k, v)| format!("{k:?}:{}", show_value(v))).collect();
+            format!("map[string]string{{{}}}", shown.join(", "))
+        }
         other => other.to_string(),
     }
 }
@@ -507,6 +545,32 @@ mod tests {
         assert_eq!(s["details"]["causes"][1]["reason"], "FieldValueInvalid");
         assert_eq!(s["details"]["kind"], "Pod");
         assert_eq!(ApiError::from_status(&s), two);
+    }
+
+    #[test]
+    fn go_like_values() {
+        let e = FieldError::invalid("spec.clusterIPs", json!(["10.43.0.5"]), "failed");
+        assert_eq!(
+            e.to_string(),
+            "spec.clusterIPs: Invalid value: []string{\"10.43.0.5\"}: failed"
+        );
+        let e = FieldError::invalid("l", json!({"b": "2", "a": "1"}), "x");
+        assert_eq!(
+            e.to_string(),
+            "l: Invalid value: map[string]string{\"a\":\"1\", \"b\":\"2\"}: x"
+        );
+        let e = FieldError::invalid_shown("spec.selector", "v1.LabelSelector{}", "field is immutable");
+        assert_eq!(
+            e.to_string(),
+            "spec.selector: Invalid value: v1.LabelSelector{}: field is immutable"
+        );
+        assert_eq!(e.reason(), "FieldValueInvalid");
+        let e = FieldError::not_found("spec.containers[0].volumeMounts[0].name", "data");
+        assert_eq!(
+            e.to_string(),
+            "spec.containers[0].volumeMounts[0].name: Not found: \"data\""
+        );
+        assert_eq!(e.reason(), "FieldValueNotFound");
     }
 
     #[test]

@@ -513,13 +513,9 @@ mod tests {
         }
         let held = json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}});
         c.create(cms, Some("team"), &held).await.unwrap();
-        c.create(
-            deploys,
-            Some("team"),
-            &json!({"metadata": {"name": "web"}, "spec": {"replicas": 1}}),
-        )
-        .await
-        .unwrap();
+        let web = json!({"metadata": {"name": "web"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}});
+        c.create(deploys, Some("team"), &web).await.unwrap();
         c.create(cms, Some("default"), &json!({"metadata": {"name": "elsewhere"}}))
             .await
             .unwrap();

@@ -1,12 +1,311 @@
 //! Service ClusterIP (10.43.0.0/16) and NodePort (30000–32767) allocation.
+//!
+//! Explicit requests are honoured or rejected with Kubernetes' messages;
+//! automatic picks rotate through the range and never hand out the
+//! addresses reserved for explicit use (the `kubernetes` Service's
+//! 10.43.0.1 and cluster DNS's 10.43.0.10).
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::Value;
+
+/// Why an allocation failed, worded as Kubernetes' allocators word it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllocError {
+    /// The requested value is taken.
+    #[error("provided {0} is already allocated")]
+    Allocated(&'static str),
+    /// The requested value is outside the range.
+    #[error("{0}")]
+    OutOfRange(String),
+    /// Nothing is left.
+    #[error("range is full")]
+    Full,
+}
+
+#[derive(Debug)]
+struct State {
+    net: u32,
+    prefix: u8,
+    ips: BTreeSet<u32>,
+    ip_next: u32,
+    reserved: Vec<u32>,
+    ports: RangeInclusive<u16>,
+    used_ports: BTreeSet<u16>,
+    port_next: u16,
+}
 
 /// The allocation state, rebuilt from the stored Services at start.
-#[derive(Debug, Default)]
-pub struct Allocators {}
+#[derive(Debug)]
+pub struct Allocators {
+    state: Mutex<State>,
+}
+
+impl Default for Allocators {
+    fn default() -> Self {
+        Allocators::new(Ipv4Addr::new(10, 43, 0, 0), 16, 30000..=32767)
+    }
+}
 
 impl Allocators {
-    /// STUB: rebuilds from stored services.
-    pub fn rebuild<'a>(_services: impl Iterator<Item = &'a serde_json::Value>) -> Allocators {
-        Allocators {}
+    /// An empty allocator over `net/prefix` (prefix 8–30) and the node-port range.
+    pub fn new(net: Ipv4Addr, prefix: u8, ports: RangeInclusive<u16>) -> Allocators {
+        let prefix = prefix.clamp(8, 30);
+        let mask = u32::MAX << (32 - prefix);
+        let net = u32::from(net) & mask;
+        let reserved = [1u32, 10]
+            .into_iter()
+            .filter(|o| *o < (1 << (32 - prefix)) - 1)
+            .map(|o| net + o)
+            .collect();
+        let port_next = *ports.start();
+        Allocators {
+            state: Mutex::new(State {
+                net,
+                prefix,
+                ips: BTreeSet::new(),
+                ip_next: 1,
+                reserved,
+                ports,
+                used_ports: BTreeSet::new(),
+                port_next,
+            }),
+        }
+    }
+
+    /// Rebuilds the state from stored Services (their clusterIPs and nodePorts).
+    pub fn rebuild<'a>(services: impl Iterator<Item = &'a Value>) -> Allocators {
+        let alloc = Allocators::default();
+        for svc in services {
+            alloc.mark(svc);
+        }
+        alloc
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent data (every change is one insert or remove).
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks what a stored Service holds as taken (no checks: the store is the truth).
+    fn mark(&self, svc: &Value) {
+        let mut s = self.lock();
+        for ip in service_ips(svc) {
+            s.ips.insert(u32::from(ip));
+        }
+        for p in service_node_ports(svc) {
+            s.used_ports.insert(p);
+        }
+    }
+
+    /// The service range in CIDR notation, e.g. `10.43.0.0/16`.
+    pub fn cidr(&self) -> String {
+        let s = self.lock();
+        format!("{}/{}", Ipv4Addr::from(s.net), s.prefix)
+    }
+
+    /// The node-port range, e.g. `30000-32767`.
+    pub fn port_range(&self) -> String {
+        let s = self.lock();
+        format!("{}-{}", s.ports.start(), s.ports.end())
+    }
+
+    /// Allocates `ip`, or the next free address when `None`.
+    pub fn allocate_ip(&self, ip: Option<Ipv4Addr>) -> Result<Ipv4Addr, AllocError> {
+        let mut s = self.lock();
+        let size = 1u32 << (32 - s.prefix);
+        match ip {
+            Some(ip) => {
+                let n = u32::from(ip);
+                if n <= s.net || n >= s.net + size - 1 {
+                    return Err(AllocError::OutOfRange(format!(
+                        "the provided IP ({ip}) is not in the valid range. The range of valid IPs is {}/{}",
+                        Ipv4Addr::from(s.net),
+                        s.prefix
+                    )));
+                }
+                if !s.ips.insert(n) {
+                    return Err(AllocError::Allocated("IP"));
+                }
+                Ok(ip)
+            }
+            None => {
+                let usable = size - 2;
+                for i in 0..usable {
+                    let offset = (s.ip_next - 1 + i) % usable + 1;
+                    let n = s.net + offset;
+                    if s.reserved.contains(&n) || s.ips.contains(&n) {
+                        continue;
+                    }
+                    s.ips.insert(n);
+                    s.ip_next = offset % usable + 1;
+                    return Ok(Ipv4Addr::from(n));
+                }
+                Err(AllocError::Full)
+            }
+        }
+    }
+
+    /// Frees an address.
+    pub fn release_ip(&self, ip: Ipv4Addr) {
+        self.lock().ips.remove(&u32::from(ip));
+    }
+
+    /// Whether an address is taken.
+    pub fn ip_in_use(&self, ip: Ipv4Addr) -> bool {
+        self.lock().ips.contains(&u32::from(ip))
+    }
+
+    /// Allocates node port `port`, or the next free one when `None`.
+    pub fn allocate_port(&self, port: Option<u16>) -> Result<u16, AllocError> {
+        let mut s = self.lock();
+        match port {
+            Some(p) => {
+                if !s.ports.contains(&p) {
+                    return Err(AllocError::OutOfRange(format!(
+                        "provided port is not in the valid range. The range of valid ports is {}-{}",
+                        s.ports.start(),
+                        s.ports.end()
+                    )));
+                }
+                if !s.used_ports.insert(p) {
+                    return Err(AllocError::Allocated("port"));
+                }
+                Ok(p)
+            }
+            None => {
+                let (start, end) = (*s.ports.start(), *s.ports.end());
+                let count = u32::from(end - start) + 1;
+                for i in 0..count {
+                    let p = start + ((u32::from(s.port_next - start) + i) % count) as u16;
+                    if s.used_ports.insert(p) {
+                        s.port_next = if p == end { start } else { p + 1 };
+                        return Ok(p);
+                    }
+                }
+                Err(AllocError::Full)
+            }
+        }
+    }
+
+    /// Frees a node port.
+    pub fn release_port(&self, port: u16) {
+        self.lock().used_ports.remove(&port);
+    }
+
+    /// Whether a node port is taken.
+    pub fn port_in_use(&self, port: u16) -> bool {
+        self.lock().used_ports.contains(&port)
+    }
+}
+
+/// The IPv4 cluster IPs a Service holds (not `None`).
+pub fn service_ips(svc: &Value) -> Vec<Ipv4Addr> {
+    let mut out: Vec<Ipv4Addr> = Vec::new();
+    let spec = &svc["spec"];
+    let listed = spec["clusterIPs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
+    for ip in spec["clusterIP"].as_str().into_iter().chain(listed) {
+        if let Ok(ip) = ip.parse::<Ipv4Addr>() {
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    out
+}
+
+/// The node ports a Service holds (its ports' and its health check's).
+pub fn service_node_ports(svc: &Value) -> Vec<u16> {
+    let spec = &svc["spec"];
+    let mut out: Vec<u16> = spec["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["nodePort"].as_u64())
+        .chain(spec["healthCheckNodePort"].as_u64())
+        .filter_map(|p| u16::try_from(p).ok())
+        .filter(|p| *p != 0)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ips_explicit_auto_reserved() {
+        let a = Allocators::default();
+        let first = a.allocate_ip(None).unwrap();
+        assert_eq!(
+            first,
+            Ipv4Addr::new(10, 43, 0, 2),
+            "10.43.0.1 is reserved for explicit requests"
+        );
+        assert_eq!(
+            a.allocate_ip(Some(Ipv4Addr::new(10, 43, 0, 1))).unwrap(),
+            Ipv4Addr::new(10, 43, 0, 1)
+        );
+        assert_eq!(
+            a.allocate_ip(Some(Ipv4Addr::new(10, 43, 0, 2))),
+            Err(AllocError::Allocated("IP"))
+        );
+        assert_eq!(
+            a.allocate_ip(Some(Ipv4Addr::new(10, 0, 0, 5))).unwrap_err().to_string(),
+            "the provided IP (10.0.0.5) is not in the valid range. The range of valid IPs is 10.43.0.0/16"
+        );
+        for _ in 0..7 {
+            a.allocate_ip(None).unwrap();
+        }
+        // .3–.9 went; .10 is skipped.
+        assert_eq!(a.allocate_ip(None).unwrap(), Ipv4Addr::new(10, 43, 0, 11));
+    }
+
+    #[test]
+    fn tiny_range_exhausts_and_reuses() {
+        let a = Allocators::new(Ipv4Addr::new(192, 168, 5, 0), 29, 30000..=30001); // .1–.6 usable, .1 reserved
+        let got: Vec<_> = (0..5).map(|_| a.allocate_ip(None).unwrap()).collect();
+        assert_eq!(got.len(), 5);
+        assert_eq!(a.allocate_ip(None), Err(AllocError::Full));
+        a.release_ip(got[2]);
+        assert_eq!(a.allocate_ip(None).unwrap(), got[2]);
+        assert_eq!(a.allocate_port(None).unwrap(), 30000);
+        assert_eq!(a.allocate_port(None).unwrap(), 30001);
+        assert_eq!(a.allocate_port(None), Err(AllocError::Full));
+        a.release_port(30000);
+        assert_eq!(a.allocate_port(None).unwrap(), 30000);
+        assert_eq!(
+            a.allocate_port(Some(30001)).unwrap_err().to_string(),
+            "provided port is already allocated"
+        );
+        assert_eq!(
+            a.allocate_port(Some(80)).unwrap_err().to_string(),
+            "provided port is not in the valid range. The range of valid ports is 30000-30001"
+        );
+    }
+
+    #[test]
+    fn rebuild_marks_stored_services() {
+        let svcs = [
+            json!({"spec": {"clusterIP": "10.43.0.1", "clusterIPs": ["10.43.0.1"], "ports": [{"port": 443}]}}),
+            json!({"spec": {"clusterIP": "10.43.0.7", "type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}}),
+            json!({"spec": {"clusterIP": "None"}}),
+        ];
+        let a = Allocators::rebuild(svcs.iter());
+        assert!(a.ip_in_use(Ipv4Addr::new(10, 43, 0, 1)));
+        assert!(a.ip_in_use(Ipv4Addr::new(10, 43, 0, 7)));
+        assert!(a.port_in_use(30080));
+        assert_eq!(a.allocate_port(Some(30080)), Err(AllocError::Allocated("port")));
+        assert_eq!(a.cidr(), "10.43.0.0/16");
     }
 }

@@ -13,6 +13,30 @@ pub mod allocator;
 pub mod convert;
 pub mod typed;
 
+mod configmap;
+mod controllerrevision;
+pub mod cronjob;
+mod daemonset;
+mod deployment;
+mod hpa;
+mod job;
+mod misc;
+mod names;
+mod namespace;
+mod networking;
+mod pod;
+mod pod_defaults;
+mod pod_validation;
+mod quota;
+mod rbac;
+mod replicaset;
+mod service;
+mod statefulset;
+mod storageclass;
+mod util;
+mod volume;
+mod workload;
+
 pub use allocator::Allocators;
 
 /// What the REST layer asks of a kind.
@@ -58,14 +82,66 @@ pub trait Strategy: Send + Sync {
     fn release(&self, _alloc: &Allocators, _obj: &Value) {}
 }
 
-/// The strategy for a resource.
+/// The strategy for a resource (looked up by the storage version's group and kind).
 pub fn strategy_for(info: &ResourceInfo) -> &'static dyn Strategy {
-    todo_strategy(info)
+    lookup(info).unwrap_or(&Plain)
 }
 
+fn lookup(info: &ResourceInfo) -> Option<&'static dyn Strategy> {
+    Some(match (info.group, info.kind) {
+        ("", "Pod") => &pod::PodStrategy,
+        ("", "Service") => &service::ServiceStrategy,
+        ("", "Namespace") => &namespace::NamespaceStrategy,
+        ("", "ConfigMap") => &configmap::ConfigMapStrategy,
+        ("", "Secret") => &configmap::SecretStrategy,
+        ("", "PersistentVolume") => &volume::PersistentVolumeStrategy,
+        ("", "PersistentVolumeClaim") => &volume::PersistentVolumeClaimStrategy,
+        ("", "ResourceQuota") => &quota::ResourceQuotaStrategy,
+        ("", "LimitRange") => &quota::LimitRangeStrategy,
+        ("storage.k8s.io", "StorageClass") => &storageclass::StorageClassStrategy,
+        ("autoscaling", "HorizontalPodAutoscaler") => &hpa::HpaStrategy,
+        ("networking.k8s.io", "Ingress") => &networking::IngressStrategy,
+        ("networking.k8s.io", "IngressClass") => &networking::IngressClassStrategy,
+        ("networking.k8s.io", "NetworkPolicy") => &networking::NetworkPolicyStrategy,
+        ("rbac.authorization.k8s.io", "Role") => &rbac::RoleStrategy { cluster: false },
+        ("rbac.authorization.k8s.io", "ClusterRole") => &rbac::RoleStrategy { cluster: true },
+        ("rbac.authorization.k8s.io", "RoleBinding") => &rbac::BindingStrategy { cluster: false },
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => &rbac::BindingStrategy { cluster: true },
+        ("coordination.k8s.io", "Lease") => &misc::LeaseStrategy,
+        ("policy", "PodDisruptionBudget") => &misc::PdbStrategy,
+        ("", "Endpoints") => &misc::EndpointsStrategy,
+        ("discovery.k8s.io", "EndpointSlice") => &misc::EndpointSliceStrategy,
+        ("", "Node") => &misc::NodeStrategy,
+        ("", "Event") | ("events.k8s.io", "Event") => &misc::EventStrategy,
+        ("", "ServiceAccount") => &misc::ServiceAccountStrategy,
+        ("apps", "Deployment") => &deployment::DeploymentStrategy,
+        ("apps", "ReplicaSet") => &replicaset::ReplicaSetStrategy,
+        ("apps", "StatefulSet") => &statefulset::StatefulSetStrategy,
+        ("apps", "DaemonSet") => &daemonset::DaemonSetStrategy,
+        ("apps", "ControllerRevision") => &controllerrevision::ControllerRevisionStrategy,
+        ("batch", "Job") => &job::JobStrategy,
+        ("batch", "CronJob") => &cronjob::CronJobStrategy,
+        _ => return None,
+    })
+}
+
+/// Kinds with no rules of their own.
 struct Plain;
 impl Strategy for Plain {}
 
-fn todo_strategy(_info: &ResourceInfo) -> &'static dyn Strategy {
-    &Plain
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_served_resource_has_a_strategy() {
+        for info in k1s_proto::resources::RESOURCES {
+            assert!(lookup(info).is_some(), "{}/{} {}", info.group, info.version, info.kind);
+            assert!(
+                lookup(k1s_proto::resources::storage_of(info)).is_some(),
+                "{}",
+                info.kind
+            );
+        }
+    }
 }

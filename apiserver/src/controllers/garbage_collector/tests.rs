@@ -174,7 +174,8 @@ fn not_found(r: Result<Value, ApiError>) -> bool {
 
 async fn replica_set(env: &TestEnv, ns: &str, name: &str) -> Value {
     let rs = resource("apps", "replicasets");
-    let obj = json!({"metadata": {"name": name}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}}});
+    let obj = json!({"metadata": {"name": name}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+        "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}});
     env.client().create(rs, Some(ns), &obj).await.unwrap()
 }
 
