@@ -13,5 +13,6 @@ pub use resources::ResourceInfo;
 pub use status::{ApiError, FieldError};
 pub mod fields;
 pub mod patch;
+pub mod protobuf;
 pub mod selector;
 pub mod validation;
