@@ -36,7 +36,10 @@ fn decode_object_at(bytes: &[u8], depth: usize) -> Result<Value, String> {
         .ok_or("the protobuf body does not start with the Kubernetes magic number \"k8s\\x00\"")?;
     let envelope = Envelope::read(body).map_err(|e| format!("invalid protobuf envelope (runtime.Unknown): {e}"))?;
     if !envelope.content_encoding.is_empty() {
-        return Err(format!("unsupported protobuf content encoding {:?}", envelope.content_encoding));
+        return Err(format!(
+            "unsupported protobuf content encoding {:?}",
+            envelope.content_encoding
+        ));
     }
     if envelope.kind.is_empty() {
         return Err("the protobuf envelope names no kind".to_string());
@@ -70,7 +73,12 @@ struct Envelope<'a> {
 impl<'a> Envelope<'a> {
     /// Reads `runtime.Unknown` {typeMeta = 1 {apiVersion = 1, kind = 2}, raw = 2, contentEncoding = 3, contentType = 4}.
     fn read(bytes: &'a [u8]) -> Result<Self, String> {
-        let mut env = Envelope { api_version: String::new(), kind: String::new(), raw: &[], content_encoding: String::new() };
+        let mut env = Envelope {
+            api_version: String::new(),
+            kind: String::new(),
+            raw: &[],
+            content_encoding: String::new(),
+        };
         let mut r = Reader::new(bytes);
         while let Some((tag, value)) = r.next_field()? {
             match (tag, value) {

@@ -113,14 +113,19 @@ pub struct Kind {
 
 /// The message index of a top-level `apiVersion`/`kind`.
 pub fn message_for_kind(api_version: &str, kind: &str) -> Option<u16> {
-    let i = KINDS.binary_search_by(|k| (k.api_version, k.kind).cmp(&(api_version, kind))).ok()?;
+    let i = KINDS
+        .binary_search_by(|k| (k.api_version, k.kind).cmp(&(api_version, kind)))
+        .ok()?;
     Some(KINDS[i].message)
 }
 
 /// A message by its full protobuf name.
 #[cfg(test)]
 pub fn message_by_name(name: &str) -> Option<&'static Message> {
-    MESSAGES.binary_search_by(|m| m.name.cmp(name)).ok().map(|i| &MESSAGES[i])
+    MESSAGES
+        .binary_search_by(|m| m.name.cmp(name))
+        .ok()
+        .map(|i| &MESSAGES[i])
 }
 
 /// The message at a schema index.
@@ -142,7 +147,9 @@ mod tests {
     #[test]
     fn tables_are_sorted_and_references_resolve() {
         assert!(MESSAGES.windows(2).all(|w| w[0].name < w[1].name));
-        assert!(KINDS.windows(2).all(|w| (w[0].api_version, w[0].kind) < (w[1].api_version, w[1].kind)));
+        assert!(KINDS
+            .windows(2)
+            .all(|w| (w[0].api_version, w[0].kind) < (w[1].api_version, w[1].kind)));
         for m in MESSAGES {
             assert!(m.fields.windows(2).all(|w| w[0].tag < w[1].tag), "{}", m.name);
             for f in m.fields {
@@ -166,27 +173,69 @@ mod tests {
             ("v1", "PodList", "k8s.io.api.core.v1.PodList"),
             ("apps/v1", "Deployment", "k8s.io.api.apps.v1.Deployment"),
             ("apps/v1beta2", "Scale", "k8s.io.api.apps.v1beta2.Scale"),
-            ("rbac.authorization.k8s.io/v1", "RoleBinding", "k8s.io.api.rbac.v1.RoleBinding"),
-            ("v1", "DeleteOptions", "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions"),
-            ("meta.k8s.io/v1", "DeleteOptions", "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions"),
-            ("batch/v1", "DeleteOptions", "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions"),
-            ("authorization.k8s.io/v1", "SelfSubjectAccessReview", "k8s.io.api.authorization.v1.SelfSubjectAccessReview"),
-            ("authentication.k8s.io/v1", "TokenRequest", "k8s.io.api.authentication.v1.TokenRequest"),
-            ("authentication.k8s.io/v1", "TokenReview", "k8s.io.api.authentication.v1.TokenReview"),
+            (
+                "rbac.authorization.k8s.io/v1",
+                "RoleBinding",
+                "k8s.io.api.rbac.v1.RoleBinding",
+            ),
+            (
+                "v1",
+                "DeleteOptions",
+                "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+            ),
+            (
+                "meta.k8s.io/v1",
+                "DeleteOptions",
+                "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+            ),
+            (
+                "batch/v1",
+                "DeleteOptions",
+                "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+            ),
+            (
+                "authorization.k8s.io/v1",
+                "SelfSubjectAccessReview",
+                "k8s.io.api.authorization.v1.SelfSubjectAccessReview",
+            ),
+            (
+                "authentication.k8s.io/v1",
+                "TokenRequest",
+                "k8s.io.api.authentication.v1.TokenRequest",
+            ),
+            (
+                "authentication.k8s.io/v1",
+                "TokenReview",
+                "k8s.io.api.authentication.v1.TokenReview",
+            ),
             ("policy/v1", "Eviction", "k8s.io.api.policy.v1.Eviction"),
             ("autoscaling/v1", "Scale", "k8s.io.api.autoscaling.v1.Scale"),
-            ("autoscaling/v2", "HorizontalPodAutoscaler", "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler"),
+            (
+                "autoscaling/v2",
+                "HorizontalPodAutoscaler",
+                "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler",
+            ),
             (
                 "apiextensions.k8s.io/v1",
                 "CustomResourceDefinition",
                 "k8s.io.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
             ),
-            ("apiregistration.k8s.io/v1", "APIService", "k8s.io.kube-aggregator.pkg.apis.apiregistration.v1.APIService"),
+            (
+                "apiregistration.k8s.io/v1",
+                "APIService",
+                "k8s.io.kube-aggregator.pkg.apis.apiregistration.v1.APIService",
+            ),
         ];
         for (av, kind, want) in cases {
-            assert_eq!(message_for_kind(av, kind).map(|i| message(i).name), Some(want), "{av} {kind}");
+            assert_eq!(
+                message_for_kind(av, kind).map(|i| message(i).name),
+                Some(want),
+                "{av} {kind}"
+            );
         }
         assert!(message_for_kind("v1", "PodSpec").is_none());
+        assert!(message_by_name("k8s.io.api.core.v1.PodSpec")
+            .is_some_and(|m| m.fields.iter().any(|f| f.json == "containers")));
         assert!(message_for_kind("v2", "Namespace").is_none());
     }
 }

@@ -33,7 +33,13 @@ pub fn message_to_json(index: u16, bytes: &[u8], depth: usize) -> Result<Value, 
         Special::Plain => plain(msg, slots, depth),
         special => special_json(special, msg, bytes, &slots, depth),
     };
-    out.map_err(|e| if e.starts_with("k8s.io.") { e } else { format!("{}: {e}", msg.name) })
+    out.map_err(|e| {
+        if e.starts_with("k8s.io.") {
+            e
+        } else {
+            format!("{}: {e}", msg.name)
+        }
+    })
 }
 
 /// Reads every field on the wire into per-field slots (unknown fields are skipped, as Go does).
@@ -92,7 +98,9 @@ fn plain(msg: &Message, slots: Vec<Slot<'_>>, depth: usize) -> Result<Value, Str
                     Slot::One(WireValue::Bytes(b)) => b,
                     _ => &[],
                 };
-                let Ty::M(index) = field.ty else { return Err(ctx("inline field is not a message".into())) };
+                let Ty::M(index) = field.ty else {
+                    return Err(ctx("inline field is not a message".into()));
+                };
                 if let Value::Object(inner) = message_to_json(index, bytes, depth + 1)? {
                     out.extend(inner);
                 }
@@ -101,7 +109,10 @@ fn plain(msg: &Message, slots: Vec<Slot<'_>>, depth: usize) -> Result<Value, Str
                 if field.emit == Emit::Z && is_zero(&value) {
                     continue;
                 }
-                out.insert(field.json.to_string(), single_value(field.ty, value, depth).map_err(ctx)?);
+                out.insert(
+                    field.json.to_string(),
+                    single_value(field.ty, value, depth).map_err(ctx)?,
+                );
             }
             (_, Slot::List(list)) => {
                 out.insert(field.json.to_string(), Value::Array(list));
@@ -177,7 +188,9 @@ fn double(x: f64) -> Result<Value, String> {
     if x.fract() == 0.0 && x.abs() < 9.0e15 {
         return Ok(Value::from(x as i64));
     }
-    Number::from_f64(x).map(Value::Number).ok_or_else(|| format!("unsupported float value {x}"))
+    Number::from_f64(x)
+        .map(Value::Number)
+        .ok_or_else(|| format!("unsupported float value {x}"))
 }
 
 /// Appends one wire occurrence of a repeated field: a value, or a packed run of numbers.
@@ -277,9 +290,11 @@ fn special_json(
         Special::Time if bytes.is_empty() => Value::Null,
         Special::Time => Value::String(rfc3339(varint_of(msg, slots, 1) as i64, 0, false)?),
         Special::MicroTime if bytes.is_empty() => Value::Null,
-        Special::MicroTime => {
-            Value::String(rfc3339(varint_of(msg, slots, 1) as i64, varint_of(msg, slots, 2) as i32, true)?)
-        }
+        Special::MicroTime => Value::String(rfc3339(
+            varint_of(msg, slots, 1) as i64,
+            varint_of(msg, slots, 2) as i32,
+            true,
+        )?),
         Special::Duration => Value::String(go_duration(varint_of(msg, slots, 1) as i64)),
         Special::Quantity => match bytes_of(msg, slots, 1) {
             Some(s) if !s.is_empty() => Value::String(String::from_utf8_lossy(s).into_owned()),
@@ -336,7 +351,11 @@ fn rfc3339(seconds: i64, nanos: i32, micro: bool) -> Result<String, String> {
         return Err(format!("time {seconds}s: year outside of range [0,9999]"));
     }
     let base = date.strftime("%Y-%m-%dT%H:%M:%S").to_string();
-    Ok(if micro { format!("{base}.{:06}Z", frac / 1000) } else { format!("{base}Z") })
+    Ok(if micro {
+        format!("{base}.{:06}Z", frac / 1000)
+    } else {
+        format!("{base}Z")
+    })
 }
 
 /// Go's `time.Duration.String`: `1h0m0s`, `1m30s`, `1.5s`, `500ms`, `0s`.
@@ -355,7 +374,10 @@ fn go_duration(nanos: i64) -> String {
         return format!("{sign}{}{unit}", decimal(u, scale));
     }
     let secs = u / 1_000_000_000;
-    let mut out = format!("{}s", decimal(secs % 60 * 1_000_000_000 + u % 1_000_000_000, 1_000_000_000));
+    let mut out = format!(
+        "{}s",
+        decimal(secs % 60 * 1_000_000_000 + u % 1_000_000_000, 1_000_000_000)
+    );
     let minutes = secs / 60;
     if minutes > 0 {
         out = format!("{}m{out}", minutes % 60);
@@ -407,8 +429,14 @@ mod tests {
     fn times() {
         assert_eq!(rfc3339(1_704_164_645, 0, false).as_deref(), Ok("2024-01-02T03:04:05Z"));
         assert_eq!(rfc3339(0, 0, false).as_deref(), Ok("1970-01-01T00:00:00Z"));
-        assert_eq!(rfc3339(1_704_164_645, 123_456_789, true).as_deref(), Ok("2024-01-02T03:04:05.123456Z"));
-        assert_eq!(rfc3339(-1, 500_000_000, true).as_deref(), Ok("1969-12-31T23:59:59.500000Z"));
+        assert_eq!(
+            rfc3339(1_704_164_645, 123_456_789, true).as_deref(),
+            Ok("2024-01-02T03:04:05.123456Z")
+        );
+        assert_eq!(
+            rfc3339(-1, 500_000_000, true).as_deref(),
+            Ok("1969-12-31T23:59:59.500000Z")
+        );
         assert!(rfc3339(i64::MAX, 0, false).is_err());
         assert!(rfc3339(-62_167_219_201, 0, false).is_err()); // year -1
     }

@@ -90,7 +90,10 @@ impl<'a> Reader<'a> {
     fn take(&mut self, len: usize) -> Result<&'a [u8], String> {
         let end = self.pos.checked_add(len).filter(|&e| e <= self.buf.len());
         let Some(end) = end else {
-            return Err(format!("truncated: {len} bytes announced, {} left", self.buf.len() - self.pos));
+            return Err(format!(
+                "truncated: {len} bytes announced, {} left",
+                self.buf.len() - self.pos
+            ));
         };
         let out = &self.buf[self.pos..end];
         self.pos = end;
@@ -126,11 +129,11 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         let cases: [&[u8]; 6] = [
-            &[0x08],                    // varint value missing
-            &[0x08, 0x80],              // varint cut short
-            &[0x0a, 5, b'a'],           // length beyond the end
-            &[0x0b],                    // group start (wire type 3)
-            &[0x00],                    // field number 0
+            &[0x08],                                                                   // varint value missing
+            &[0x08, 0x80],                                                             // varint cut short
+            &[0x0a, 5, b'a'],                                                          // length beyond the end
+            &[0x0b],                                                                   // group start (wire type 3)
+            &[0x00],                                                                   // field number 0
             &[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], // 11-byte varint
         ];
         for buf in cases {
