@@ -464,23 +464,25 @@ async fn sled_floor(writers: usize, phase: Duration, size: usize) -> Result<f64>
     let dir = tempfile::tempdir()?;
     let db = sled::Config::new().path(dir.path()).cache_capacity(8 << 20).open()?;
     let stop = Instant::now() + phase;
-    let mut tasks = Vec::new();
-    for w in 0..writers {
-        let db = db.clone();
-        tasks.push(tokio::spawn(async move {
-            let value = vec![b'x'; size];
-            let mut n = 0u64;
-            while Instant::now() < stop {
-                db.insert(format!("/registry/core/configmaps/default/w{w}-{n}"), value.clone())?;
-                db.flush_async().await?;
-                n += 1;
-            }
-            Ok::<_, anyhow::Error>(n)
-        }));
-    }
+    // Blocking threads with `flush()`: `flush_async` from many tasks can exhaust sled's own pool.
+    let handles: Vec<_> = (0..writers)
+        .map(|w| {
+            let db = db.clone();
+            std::thread::spawn(move || -> Result<u64> {
+                let value = vec![b'x'; size];
+                let mut n = 0u64;
+                while Instant::now() < stop {
+                    db.insert(format!("/registry/core/configmaps/default/w{w}-{n}"), value.clone())?;
+                    db.flush()?;
+                    n += 1;
+                }
+                Ok(n)
+            })
+        })
+        .collect();
     let mut total = 0;
-    for t in tasks {
-        total += t.await??;
+    for h in handles {
+        total += h.join().map_err(|_| anyhow::anyhow!("sled writer panicked"))??;
     }
     Ok(total as f64 / phase.as_secs_f64())
 }

@@ -36,6 +36,8 @@ pub enum MediaType {
     Json,
     /// `application/yaml`.
     Yaml,
+    /// `application/vnd.kubernetes.protobuf` (what kubectl's typed clients send).
+    Protobuf,
 }
 
 impl MediaType {
@@ -45,6 +47,7 @@ impl MediaType {
         match essence {
             "" | "application/json" | "*/*" => Ok(MediaType::Json),
             "application/yaml" | "application/x-yaml" | "text/yaml" => Ok(MediaType::Yaml),
+            "application/vnd.kubernetes.protobuf" => Ok(MediaType::Protobuf),
             other => Err(ApiError::unsupported_media_type(other)),
         }
     }
@@ -60,6 +63,7 @@ pub fn decode_object(bytes: &[u8], media: MediaType) -> Result<Value, ApiError> 
             .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?,
         MediaType::Yaml => serde_norway::from_slice(bytes)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))?,
+        MediaType::Protobuf => k1s_proto::protobuf::decode_object(bytes).map_err(ApiError::bad_request)?,
     };
     if !value.is_object() {
         return Err(ApiError::bad_request(

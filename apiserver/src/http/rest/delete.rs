@@ -12,7 +12,7 @@ use super::list::{list, strip_type};
 use super::object::storage_info;
 use super::{get_stored, key_of, name_of, store_error, stored_revision, to_response};
 use crate::api::Api;
-use crate::http::body::decode_json;
+use crate::http::body::{decode_json, decode_object, MediaType};
 use crate::http::query::Query;
 use crate::http::route::ResourcePath;
 use crate::registry::strategy_for;
@@ -67,7 +67,7 @@ fn parse_propagation(s: &str) -> Result<Propagation, ApiError> {
 
 impl DeleteOptions {
     /// Reads options from an optional `DeleteOptions` body and the query.
-    pub fn from_request(body: &[u8], query: &Query) -> Result<DeleteOptions, ApiError> {
+    pub fn from_request(body: &[u8], content_type: Option<&str>, query: &Query) -> Result<DeleteOptions, ApiError> {
         let mut o = DeleteOptions {
             dry_run: query.dry_run,
             grace_period_seconds: query.grace_period_seconds,
@@ -85,7 +85,10 @@ impl DeleteOptions {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(o);
         }
-        let v = decode_json(body)?;
+        let v = match MediaType::from_content_type(content_type)? {
+            MediaType::Json => decode_json(body)?,
+            media => decode_object(body, media)?,
+        };
         if let Some(p) = v["propagationPolicy"].as_str() {
             o.propagation = Some(parse_propagation(p)?);
         } else if let Some(orphan) = v["orphanDependents"].as_bool() {
@@ -312,16 +315,16 @@ mod tests {
     #[test]
     fn options_from_body_and_query() {
         let q = Query::parse(Some("propagationPolicy=Orphan&gracePeriodSeconds=5")).unwrap();
-        let o = DeleteOptions::from_request(b"", &q).unwrap();
+        let o = DeleteOptions::from_request(b"", None, &q).unwrap();
         assert_eq!(o.propagation, Some(Propagation::Orphan));
         assert_eq!(o.grace_period_seconds, Some(5));
         let body = br#"{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Foreground","preconditions":{"uid":"u1"},"dryRun":["All"]}"#;
-        let o = DeleteOptions::from_request(body, &Query::default()).unwrap();
+        let o = DeleteOptions::from_request(body, None, &Query::default()).unwrap();
         assert_eq!(o.propagation, Some(Propagation::Foreground));
         assert_eq!(o.precondition_uid.as_deref(), Some("u1"));
         assert!(o.dry_run);
         let bad = Query::parse(Some("propagationPolicy=Sideways")).unwrap();
-        assert_eq!(DeleteOptions::from_request(b"", &bad).unwrap_err().code, 422);
+        assert_eq!(DeleteOptions::from_request(b"", None, &bad).unwrap_err().code, 422);
     }
 
     #[test]

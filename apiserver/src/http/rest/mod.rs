@@ -94,13 +94,13 @@ where
         }
         (&Method::DELETE, Some(_), None) => {
             let bytes = body::read_limited(req.into_body()).await?;
-            let options = DeleteOptions::from_request(&bytes, &query)?;
+            let options = DeleteOptions::from_request(&bytes, content_type.as_deref(), &query)?;
             let (code, body) = delete::delete(api, &path, &options).await?;
             Ok(json_response(code, &body))
         }
         (&Method::DELETE, None, None) if path.info.delete_collection => {
             let bytes = body::read_limited(req.into_body()).await?;
-            let options = DeleteOptions::from_request(&bytes, &query)?;
+            let options = DeleteOptions::from_request(&bytes, content_type.as_deref(), &query)?;
             ok(delete::delete_collection(api, &path, &query, &options).await?)
         }
         (_, _, Some(s)) if !known_subresource(path.info, s) => Err(ApiError::no_route()),
