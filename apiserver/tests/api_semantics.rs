@@ -307,6 +307,8 @@ async fn limits_and_malformed_input() {
             "application/vnd.kubernetes.protobuf",
         )
         .await;
+    assert_eq!(code, 400, "protobuf without the k8s magic is malformed");
+    let (code, _) = s.raw(Method::POST, path, Some(b"a".to_vec()), "application/cbor").await;
     assert_eq!(code, 415);
 
     let big = "x".repeat(3 * 1024 * 1024 + 10);

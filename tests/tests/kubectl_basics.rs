@@ -233,7 +233,7 @@ fn get_watch_sees_changes() {
     let server = Server::start().expect("server starts");
     server.kubectl_ok(&["create", "configmap", "watched", "--from-literal=k=v"]);
     let mut child = Command::new("kubectl")
-        .args(["get", "configmaps", "-w", "--output-watch-events", "-o", "name"])
+        .args(["get", "configmaps", "-w", "--output-watch-events"])
         .env("KUBECONFIG", &server.kubeconfig)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -104,11 +104,10 @@ mod tests {
         assert_eq!(decode_object(b"[1]", MediaType::Json).unwrap_err().code, 400);
         assert_eq!(decode_object(b"  ", MediaType::Json).unwrap_err().code, 400);
         assert_eq!(
-            MediaType::from_content_type(Some("application/vnd.kubernetes.protobuf"))
-                .unwrap_err()
-                .code,
+            MediaType::from_content_type(Some("application/cbor")).unwrap_err().code,
             415
         );
+        assert_eq!(decode_object(b"\x08\x01", MediaType::Protobuf).unwrap_err().code, 400);
         assert_eq!(
             MediaType::from_content_type(Some("application/json; charset=utf-8")).unwrap(),
             MediaType::Json
