@@ -93,8 +93,10 @@ pub async fn run(opts: ServerOptions, shutdown: watch::Receiver<bool>) -> anyhow
     );
     serve::serve_https(api, listener, tls_config, shutdown).await;
 
+    // Controllers stop before the store closes, so none writes into a closed store.
     for c in controllers {
         c.abort();
+        let _ = c.await;
     }
     compactor.abort();
     store
