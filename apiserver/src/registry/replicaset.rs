@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::pod_defaults::default_template;
 use super::util::{default_to, non_negative, typed, with_typed};
 use super::workload::{
-    present, selector_immutable, validate_controller_template, validate_replica_status, validate_spec_selector,
+    present, spec_selector_immutable, validate_controller_template, validate_replica_status, validate_spec_selector,
 };
 use super::Strategy;
 
@@ -46,8 +46,7 @@ impl Strategy for ReplicaSetStrategy {
 
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
         let mut errs = self.validate_create(new);
-        let sel = |v: &Value| typed::<ReplicaSet>(v).and_then(|d| d.spec).map(|s| s.selector);
-        errs.extend(selector_immutable(sel(new).as_ref(), sel(old).as_ref()));
+        errs.extend(spec_selector_immutable(new, old));
         errs
     }
 

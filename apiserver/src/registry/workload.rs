@@ -5,6 +5,7 @@ use k1s_proto::FieldError;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::Value;
 
 use super::pod_validation::validate_template;
 use super::util::{go_selector, go_string_map, non_negative, selector_is_empty, selector_matches, validate_selector};
@@ -83,6 +84,12 @@ pub fn selector_immutable(new: Option<&LabelSelector>, old: Option<&LabelSelecto
             "field is immutable",
         )]
     }
+}
+
+/// `spec.selector` of an apps/v1 workload may not change after create.
+pub fn spec_selector_immutable(new: &Value, old: &Value) -> Vec<FieldError> {
+    let sel = |v: &Value| serde_json::from_value::<LabelSelector>(v["spec"]["selector"].clone()).ok();
+    selector_immutable(sel(new).as_ref(), sel(old).as_ref())
 }
 
 /// Go's rendering of an IntOrString in messages (its `String()`).
