@@ -140,6 +140,23 @@ async fn services_get_cluster_ips_and_node_ports() {
     s.raw(Method::DELETE, &format!("{SERVICES}/b"), None, "").await;
     let (code, st) = s.json(Method::POST, SERVICES, &svc("c", "NodePort", Some(30080))).await;
     assert_eq!(code, 201, "{st}");
+
+    // A dry-run update claims nothing: its port and the stored one stay as they were.
+    let patch = json!({"spec": {"ports": [{"port": 80, "nodePort": 30090}]}});
+    let (code, st) = s
+        .raw(
+            Method::PATCH,
+            &format!("{SERVICES}/c?dryRun=All"),
+            Some(patch.to_string().into_bytes()),
+            "application/merge-patch+json",
+        )
+        .await;
+    assert_eq!(code, 200, "{st}");
+    assert_eq!(st["spec"]["ports"][0]["nodePort"], 30090);
+    let (code, st) = s.json(Method::POST, SERVICES, &svc("f", "NodePort", Some(30090))).await;
+    assert_eq!(code, 201, "dry run leaked port 30090: {st}");
+    let (code, st) = s.json(Method::POST, SERVICES, &svc("g", "NodePort", Some(30080))).await;
+    assert_eq!(code, 422, "30080 must still belong to c: {st}");
     s.stop().await;
 }
 

@@ -192,17 +192,37 @@ async fn apply_update(
             Err(e) => Err(store_error(e, info, name).into()),
         };
     }
-    if mode == UpdateMode::Main {
+    let allocated = mode == UpdateMode::Main;
+    if allocated {
         strategy.allocate(&api.allocators, &mut obj, Some(old))?;
     }
     if query.dry_run {
+        if allocated {
+            undo_allocation(api, strategy, &obj, old);
+        }
         return Ok(obj);
     }
-    match api.store.update(&key, obj, Some(old_rev)).await {
+    match api.store.update(&key, obj.clone(), Some(old_rev)).await {
         Ok(stored) => Ok(stored),
-        Err(StoreError::Conflict { .. }) => Err(UpdateError::Retry),
-        Err(e) => Err(store_error(e, info, name).into()),
+        Err(e) => {
+            if allocated {
+                undo_allocation(api, strategy, &obj, old);
+            }
+            match e {
+                StoreError::Conflict { .. } => Err(UpdateError::Retry),
+                e => Err(store_error(e, info, name).into()),
+            }
+        }
     }
+}
+
+/// Gives back what `allocate` claimed for an update that was not stored:
+/// releases the new object's claims, then claims the stored object's again.
+fn undo_allocation(api: &Api, strategy: &dyn crate::registry::Strategy, new: &Value, old: &Value) {
+    strategy.release(&api.allocators, new);
+    let mut old = old.clone();
+    // The stored object's addresses are explicit, so this re-claims exactly them.
+    let _ = strategy.allocate(&api.allocators, &mut old, None);
 }
 
 /// Sets `to[field]` to `from[field]`, removing it when `from` has none.
