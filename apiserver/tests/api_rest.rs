@@ -373,3 +373,40 @@ async fn delete_collection_and_preconditions() {
     assert!(cms.get_opt("held").await.unwrap().is_none());
     s.stop().await;
 }
+
+#[tokio::test]
+async fn list_resource_version_semantics() {
+    let s = TestServer::start().await;
+    let path = "/api/v1/namespaces/default/configmaps";
+    let (_, created) = s.json(Method::POST, path, &json!({"metadata": {"name": "a"}})).await;
+    let rv: u64 = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    s.json(Method::POST, path, &json!({"metadata": {"name": "b"}})).await;
+    let get = |q: String| {
+        let s = &s;
+        async move { s.raw(Method::GET, &format!("{path}?{q}"), None, "").await }
+    };
+    assert_eq!(get("resourceVersion=0".into()).await.0, 200);
+    assert_eq!(
+        get(format!("resourceVersion={rv}&resourceVersionMatch=NotOlderThan"))
+            .await
+            .0,
+        200
+    );
+    let (code, st) = get(format!("resourceVersion={rv}&resourceVersionMatch=Exact")).await;
+    assert_eq!(code, 410, "an older exact revision is not kept: {st}");
+    assert_eq!(st["reason"], "Expired");
+    assert_eq!(get("resourceVersionMatch=Exact".into()).await.0, 422);
+    assert_eq!(
+        get(format!("resourceVersion={rv}&resourceVersionMatch=Sometimes"))
+            .await
+            .0,
+        422
+    );
+    assert_eq!(get("resourceVersion=abc".into()).await.0, 400);
+    assert_eq!(get("resourceVersion=99999999".into()).await.0, 504);
+    s.stop().await;
+}

@@ -49,6 +49,9 @@ impl TestServer {
         let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
             .await
             .expect("config");
+        let mut config = config;
+        // Tests check status codes themselves; kube's retry of 503/504 would only slow them down.
+        config.default_retry = false;
         let client = kube::Client::try_from(config.clone()).expect("client");
         let ts = TestServer {
             client,

@@ -101,6 +101,7 @@ fn decode_continue(token: &str, prefix: &str) -> Result<String, ApiError> {
 /// Lists a collection as a `…List` object in the request's version.
 pub fn list(api: &Api, path: &ResourcePath, query: &Query) -> Result<Value, ApiError> {
     let info = path.info;
+    check_resource_version(api, query)?;
     let selection = Selection::from_query(info, query)?;
     let prefix = prefix_of(path);
     let limit = query.limit.filter(|l| *l > 0);
@@ -157,6 +158,65 @@ pub fn list(api: &Api, path: &ResourcePath, query: &Query) -> Result<Value, ApiE
         "metadata": metadata,
         "items": items,
     }))
+}
+
+/// Checks `resourceVersion`/`resourceVersionMatch` of a list. Lists are served
+/// at the latest revision, which satisfies "any" (`0`) and `NotOlderThan`;
+/// an `Exact` older revision is not kept as a snapshot, so it is answered
+/// 410 Expired and the client lists again, as for a compacted revision.
+fn check_resource_version(api: &Api, query: &Query) -> Result<(), ApiError> {
+    let rv = query.resource_version.as_deref();
+    let parsed = match rv {
+        Some(s) => Some(s.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("invalid value for resourceVersion: {s:?}: expected a number"))
+        })?),
+        None => None,
+    };
+    let current = api.store.current_revision();
+    match (query.resource_version_match.as_deref(), parsed) {
+        (None, _) => {}
+        (Some(_), None) => {
+            return Err(ApiError::new(
+                422,
+                "Invalid",
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ))
+        }
+        (Some(_), Some(_)) if query.continue_token.is_some() => {
+            return Err(ApiError::new(
+                422,
+                "Invalid",
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided",
+            ))
+        }
+        (Some("NotOlderThan"), _) => {}
+        (Some("Exact"), Some(0)) => return Err(ApiError::new(
+            422,
+            "Invalid",
+            "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+        )),
+        (Some("Exact"), Some(r)) if r != current => {
+            return Err(ApiError::expired(r, api.store.oldest_revision().max(current)));
+        }
+        (Some("Exact"), Some(_)) => {}
+        (Some(other), _) => {
+            return Err(ApiError::new(
+                422,
+                "Invalid",
+                format!(
+                    "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
+                ),
+            ))
+        }
+    }
+    if let Some(r) = parsed {
+        if r > current {
+            return Err(ApiError::timeout(format!(
+                "Too large resource version: {r}, current: {current}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// List items carry no apiVersion/kind in Kubernetes' JSON.
