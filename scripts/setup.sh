@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "setup.sh: run as root (sudo $0)" >&2
+  if command -v sudo >/dev/null; then
+    exec sudo --preserve-env=PATH "$0" "$@"
+  fi
+  echo "setup.sh: run as root" >&2
   exit 1
 fi
 
