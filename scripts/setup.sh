@@ -20,6 +20,6 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 cargo build --release --bin k1s
-install -m 0755 target/release/k1s /usr/local/bin/k1s
+install -m 0755 "${CARGO_TARGET_DIR:-target}/release/k1s" /usr/local/bin/k1s
 echo "k1s installed; starting 'k1s server' (kubeconfig: /etc/k1s/k1s.yaml; try 'k1s kubectl get ns' in another terminal)"
 exec /usr/local/bin/k1s server "$@"
