@@ -159,9 +159,7 @@ impl Strategy for CronJobStrategy {
     }
 
     fn prepare_for_create(&self, obj: &mut Value) {
-        if let Some(m) = obj.as_object_mut() {
-            m.remove("status");
-        }
+        super::util::clear_status(obj);
     }
 
     fn validate_create(&self, obj: &Value) -> Vec<FieldError> {

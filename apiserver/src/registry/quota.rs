@@ -38,9 +38,7 @@ fn validate_quantities(map: Option<&Resources>, path: &str, errs: &mut Vec<Field
 
 impl Strategy for ResourceQuotaStrategy {
     fn prepare_for_create(&self, obj: &mut Value) {
-        if let Some(m) = obj.as_object_mut() {
-            m.remove("status");
-        }
+        super::util::clear_status(obj);
     }
 
     fn validate_create(&self, obj: &Value) -> Vec<FieldError> {

@@ -54,9 +54,7 @@ impl Strategy for StatefulSetStrategy {
     }
 
     fn prepare_for_create(&self, obj: &mut Value) {
-        if let Some(m) = obj.as_object_mut() {
-            m.remove("status");
-        }
+        super::util::clear_status(obj);
     }
 
     fn validate_create(&self, obj: &Value) -> Vec<FieldError> {

@@ -25,6 +25,13 @@ pub fn with_typed<T: DeserializeOwned + Serialize>(obj: &mut Value, f: impl FnOn
     }
 }
 
+/// Drops `status` (what a create may not set for kinds whose status controllers own).
+pub fn clear_status(obj: &mut Value) {
+    if let Some(m) = obj.as_object_mut() {
+        m.remove("status");
+    }
+}
+
 /// Sets `*field` to `value` when unset.
 pub fn default_to<T>(field: &mut Option<T>, value: T) {
     if field.is_none() {
