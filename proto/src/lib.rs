@@ -13,6 +13,7 @@ pub use resources::ResourceInfo;
 pub use status::{ApiError, FieldError};
 pub mod fields;
 pub mod patch;
+pub mod printers;
 pub mod protobuf;
 pub mod quantity;
 pub mod selector;
