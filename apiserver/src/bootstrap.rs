@@ -1,11 +1,12 @@
-//! What a fresh cluster has: the four system namespaces and the `kubernetes`
-//! Service in `default`. Runs on every start; existing objects are kept.
+//! What a fresh cluster has: the four system namespaces, the system
+//! PriorityClasses and the `kubernetes` Service in `default`. Runs on every start; existing objects are kept.
 
 use k1s_proto::resources::find;
 use k1s_proto::ApiError;
 use serde_json::json;
 
 use crate::client::Client;
+use crate::registry::SYSTEM_PRIORITY_CLASSES;
 
 /// The namespaces every cluster has.
 pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -19,6 +20,17 @@ pub async fn ensure_builtins(client: &Client, https_port: u16) -> Result<(), Api
     for ns in SYSTEM_NAMESPACES {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
         ignore_exists(client.create(namespaces, None, &obj).await)?;
+    }
+    let priority_classes = find("scheduling.k8s.io", "v1", "priorityclasses").ok_or_else(ApiError::no_route)?;
+    for (name, value, description) in SYSTEM_PRIORITY_CLASSES {
+        let obj = json!({
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": name},
+            "value": value,
+            "description": description,
+        });
+        ignore_exists(client.create(priority_classes, None, &obj).await)?;
     }
     let services = find("", "v1", "services").ok_or_else(ApiError::no_route)?;
     let svc = json!({

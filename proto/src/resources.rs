@@ -194,6 +194,8 @@ pub static RESOURCES: &[ResourceInfo] = &[
     resource!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", true, short: NONE, cat: NONE, status: false, scale: false),
     // coordination.k8s.io/v1
     resource!("coordination.k8s.io", "v1", "Lease", "leases", "lease", true, short: NONE, cat: NONE, status: false, scale: false),
+    // scheduling.k8s.io/v1
+    resource!("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", false, short: &["pc"], cat: NONE, status: false, scale: false),
     // events.k8s.io/v1: the same stored events as core/v1, converted
     ResourceInfo {
         storage_group: "",

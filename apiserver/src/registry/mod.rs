@@ -27,6 +27,7 @@ mod networking;
 mod pod;
 mod pod_defaults;
 mod pod_validation;
+mod priorityclass;
 mod quota;
 mod rbac;
 mod replicaset;
@@ -38,6 +39,7 @@ mod volume;
 mod workload;
 
 pub use allocator::Allocators;
+pub use priorityclass::SYSTEM_PRIORITY_CLASSES;
 
 /// What the REST layer asks of a kind.
 pub trait Strategy: Send + Sync {
@@ -108,6 +110,7 @@ fn lookup(info: &ResourceInfo) -> Option<&'static dyn Strategy> {
         ("rbac.authorization.k8s.io", "RoleBinding") => &rbac::BindingStrategy { cluster: false },
         ("rbac.authorization.k8s.io", "ClusterRoleBinding") => &rbac::BindingStrategy { cluster: true },
         ("coordination.k8s.io", "Lease") => &misc::LeaseStrategy,
+        ("scheduling.k8s.io", "PriorityClass") => &priorityclass::PriorityClassStrategy,
         ("policy", "PodDisruptionBudget") => &misc::PdbStrategy,
         ("", "Endpoints") => &misc::EndpointsStrategy,
         ("discovery.k8s.io", "EndpointSlice") => &misc::EndpointSliceStrategy,

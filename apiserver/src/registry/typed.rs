@@ -10,7 +10,7 @@ use serde_json::Value;
 use serde_path_to_error::Segment;
 
 use k8s_openapi::api::{
-    apps, autoscaling, batch, coordination, core, discovery, events, networking, policy, rbac, storage,
+    apps, autoscaling, batch, coordination, core, discovery, events, networking, policy, rbac, scheduling, storage,
 };
 
 /// Round-trips `obj` through the k8s-openapi type of `info`'s kind and version.
@@ -58,6 +58,7 @@ pub fn normalize(info: &ResourceInfo, obj: Value) -> Result<Value, String> {
         ("coordination.k8s.io", "v1", "Lease") => coordination::v1::Lease,
         ("events.k8s.io", "v1", "Event") => events::v1::Event,
         ("policy", "v1", "PodDisruptionBudget") => policy::v1::PodDisruptionBudget,
+        ("scheduling.k8s.io", "v1", "PriorityClass") => scheduling::v1::PriorityClass,
     }
 }
 

@@ -30,7 +30,13 @@ pub struct Column {
 impl Column {
     /// A column shown by default.
     pub const fn new(name: &'static str, kind: &'static str, description: &'static str) -> Column {
-        Column { name, kind, format: "", description, priority: 0 }
+        Column {
+            name,
+            kind,
+            format: "",
+            description,
+            priority: 0,
+        }
     }
 
     /// The `Name` column every printer starts with.
@@ -69,7 +75,9 @@ pub struct PrintContext {
 impl PrintContext {
     /// A context at the current time.
     pub fn now() -> PrintContext {
-        PrintContext { now: jiff::Timestamp::now() }
+        PrintContext {
+            now: jiff::Timestamp::now(),
+        }
     }
 }
 
@@ -101,7 +109,10 @@ fn default_row(obj: &Value, _ctx: &PrintContext) -> Vec<Value> {
 }
 
 /// The default printer (`Name`, `Created At`).
-pub const DEFAULT: Printer = Printer { columns: DEFAULT_COLUMNS, row: default_row };
+pub const DEFAULT: Printer = Printer {
+    columns: DEFAULT_COLUMNS,
+    row: default_row,
+};
 
 /// The printer of a served resource; [`DEFAULT`] when Kubernetes has none for it.
 pub fn printer_for(info: &ResourceInfo) -> Printer {
