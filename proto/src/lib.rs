@@ -16,5 +16,6 @@ pub mod patch;
 pub mod printers;
 pub mod protobuf;
 pub mod quantity;
+pub mod schema;
 pub mod selector;
 pub mod validation;
