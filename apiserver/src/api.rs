@@ -10,7 +10,7 @@ use tracing::debug;
 
 use crate::authn::UserInfo;
 use crate::http::route::{self, Route};
-use crate::http::{discovery, error_response, openapi, rest, text_response, Body};
+use crate::http::{discovery, error_response, openapi, rest, text_response, warning, Body};
 use crate::registry::Allocators;
 use crate::store::Store;
 
@@ -54,10 +54,12 @@ impl Api {
     {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let resp = match self.route(req, user).await {
+        let (result, warnings) = warning::collect(self.route(req, user)).await;
+        let mut resp = match result {
             Ok(resp) => resp,
             Err(e) => error_response(&e),
         };
+        warning::apply(resp.headers_mut(), &warnings);
         debug!(%method, %path, user = %user.name, status = resp.status().as_u16(), "request");
         resp
     }
