@@ -26,7 +26,7 @@ pub enum AllocError {
     Full,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct State {
     net: u32,
     prefix: u8,
@@ -83,6 +83,14 @@ impl Allocators {
             alloc.mark(svc);
         }
         alloc
+    }
+
+    /// A private copy of the current state, for dry runs: allocating from it
+    /// checks and picks exactly as a real write would, and claims nothing.
+    pub fn scratch_copy(&self) -> Allocators {
+        Allocators {
+            state: Mutex::new(self.lock().clone()),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -242,6 +250,23 @@ pub fn service_node_ports(svc: &Value) -> Vec<u16> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn scratch_copies_claim_nothing() {
+        let a = Allocators::default();
+        a.allocate_ip(Some(Ipv4Addr::new(10, 43, 0, 7))).unwrap();
+        let scratch = a.scratch_copy();
+        // The copy knows what is taken...
+        assert_eq!(
+            scratch.allocate_ip(Some(Ipv4Addr::new(10, 43, 0, 7))),
+            Err(AllocError::Allocated("IP"))
+        );
+        // ...and what it hands out stays free in the original.
+        let picked = scratch.allocate_ip(None).unwrap();
+        let port = scratch.allocate_port(Some(30080)).unwrap();
+        assert_eq!(a.allocate_ip(Some(picked)), Ok(picked));
+        assert_eq!(a.allocate_port(Some(port)), Ok(port));
+    }
 
     #[test]
     fn ips_explicit_auto_reserved() {

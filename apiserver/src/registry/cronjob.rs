@@ -174,6 +174,24 @@ impl Strategy for CronJobStrategy {
     fn tracks_generation(&self) -> bool {
         true
     }
+
+    fn warnings_on_create(&self, obj: &Value) -> Vec<String> {
+        let mut w: Vec<String> = super::warnings::name_warning(obj, "Pod names and hostnames")
+            .into_iter()
+            .collect();
+        w.extend(super::warnings::job_spec_warnings(
+            "spec.jobTemplate.spec",
+            &obj["spec"]["jobTemplate"]["spec"],
+        ));
+        w
+    }
+
+    fn warnings_on_update(&self, new: &Value, old: &Value) -> Vec<String> {
+        if super::warnings::generation(new) == super::warnings::generation(old) {
+            return Vec::new();
+        }
+        super::warnings::job_spec_warnings("spec.jobTemplate.spec", &new["spec"]["jobTemplate"]["spec"])
+    }
 }
 
 fn validate(obj: &Value, allow_tz_in_schedule: bool) -> Vec<FieldError> {

@@ -188,6 +188,21 @@ impl Strategy for JobStrategy {
     fn tracks_generation(&self) -> bool {
         true
     }
+
+    fn warnings_on_create(&self, obj: &Value) -> Vec<String> {
+        let mut w: Vec<String> = super::warnings::name_warning(obj, "Pod names and hostnames")
+            .into_iter()
+            .collect();
+        w.extend(super::warnings::job_spec_warnings("spec", &obj["spec"]));
+        w
+    }
+
+    fn warnings_on_update(&self, new: &Value, old: &Value) -> Vec<String> {
+        if super::warnings::generation(new) == super::warnings::generation(old) {
+            return Vec::new();
+        }
+        super::warnings::job_spec_warnings("spec", &new["spec"])
+    }
 }
 
 /// Without `manualSelector`, the generated labels must be on the template and the selector must be the generated one.

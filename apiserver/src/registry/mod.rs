@@ -11,7 +11,9 @@ use serde_json::Value;
 
 pub mod allocator;
 pub mod convert;
+pub mod strict;
 pub mod typed;
+pub mod warnings;
 
 mod configmap;
 mod controllerrevision;
@@ -62,6 +64,18 @@ pub trait Strategy: Send + Sync {
     /// Kind-specific validation of an update (immutable fields and the like).
     fn validate_update(&self, new: &Value, _old: &Value) -> Vec<FieldError> {
         self.validate_create(new)
+    }
+
+    /// Warnings for a new object that passed validation (Kubernetes'
+    /// `WarningsOnCreate`); they reach the client as `Warning` headers.
+    fn warnings_on_create(&self, _obj: &Value) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Warnings for an update of the main resource that passed validation
+    /// (`WarningsOnUpdate`); `new` has its `generation` already bumped.
+    fn warnings_on_update(&self, _new: &Value, _old: &Value) -> Vec<String> {
+        Vec::new()
     }
 
     /// Kind-specific validation of a write to the `status` subresource.

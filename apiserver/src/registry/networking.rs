@@ -359,6 +359,14 @@ impl Strategy for NetworkPolicyStrategy {
     fn tracks_generation(&self) -> bool {
         true
     }
+
+    fn warnings_on_create(&self, obj: &Value) -> Vec<String> {
+        super::warnings::net::network_policy_warnings(obj)
+    }
+
+    fn warnings_on_update(&self, new: &Value, _old: &Value) -> Vec<String> {
+        super::warnings::net::network_policy_warnings(new)
+    }
 }
 
 #[cfg(test)]

@@ -54,6 +54,10 @@ impl Strategy for PodStrategy {
     fn tracks_generation(&self) -> bool {
         true
     }
+
+    fn warnings_on_create(&self, obj: &Value) -> Vec<String> {
+        super::warnings::pod::pod_on_create(obj)
+    }
 }
 
 /// Checks that an update changes only what Kubernetes lets a pod update change.

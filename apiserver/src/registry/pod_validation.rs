@@ -132,10 +132,7 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &str) -> Vec<FieldError> {
             ));
         }
     }
-    errs.extend(non_negative(
-        spec.termination_grace_period_seconds,
-        &format!("{path}.terminationGracePeriodSeconds"),
-    ));
+    // A negative terminationGracePeriodSeconds is accepted with a warning (treated as 1).
     validate_tolerations(spec, path, &mut errs);
     errs
 }

@@ -55,6 +55,14 @@ impl Strategy for ReplicaSetStrategy {
     fn tracks_generation(&self) -> bool {
         true
     }
+
+    fn warnings_on_create(&self, obj: &Value) -> Vec<String> {
+        super::warnings::workload_on_create(obj)
+    }
+
+    fn warnings_on_update(&self, new: &Value, old: &Value) -> Vec<String> {
+        super::warnings::workload_on_update(new, old)
+    }
 }
 
 #[cfg(test)]

@@ -156,6 +156,14 @@ impl Strategy for ServiceStrategy {
             alloc.release_port(p);
         }
     }
+
+    fn warnings_on_create(&self, obj: &Value) -> Vec<String> {
+        super::warnings::net::service_warnings(obj)
+    }
+
+    fn warnings_on_update(&self, new: &Value, _old: &Value) -> Vec<String> {
+        super::warnings::net::service_warnings(new)
+    }
 }
 
 /// On update, an unset clusterIP or nodePort keeps the value already allocated.

@@ -144,6 +144,15 @@ impl Strategy for StatefulSetStrategy {
     fn tracks_generation(&self) -> bool {
         true
     }
+
+    fn warnings_on_create(&self, obj: &Value) -> Vec<String> {
+        // StatefulSet names are DNS labels already: only the template is checked.
+        super::warnings::pod::template_warnings("spec.template", &obj["spec"]["template"])
+    }
+
+    fn warnings_on_update(&self, new: &Value, old: &Value) -> Vec<String> {
+        super::warnings::workload_on_update(new, old)
+    }
 }
 
 /// The spec without what an update may change (selector changes have their own message).

@@ -13,13 +13,38 @@ use k8s_openapi::api::{
     apps, autoscaling, batch, coordination, core, discovery, events, networking, policy, rbac, scheduling, storage,
 };
 
-/// Round-trips `obj` through the k8s-openapi type of `info`'s kind and version.
+/// Round-trips `obj` through the k8s-openapi type of `info`'s kind and version
+/// (kinds without a type pass through unchanged).
 pub fn normalize(info: &ResourceInfo, obj: Value) -> Result<Value, String> {
+    struct RoundTrip<'a>(&'a str, Value);
+    impl WithType for RoundTrip<'_> {
+        type Output = Result<Value, String>;
+        fn apply<T: DeserializeOwned + Serialize>(self) -> Self::Output {
+            round_trip::<T>(self.0, self.1)
+        }
+    }
+    match with_type(info, RoundTrip(info.kind, obj)) {
+        Ok(out) => out,
+        Err(RoundTrip(_, obj)) => Ok(obj),
+    }
+}
+
+/// Something done with the k8s-openapi type of a kind (see [`with_type`]).
+pub trait WithType: Sized {
+    /// What it gives.
+    type Output;
+    /// Does it with the type `T`.
+    fn apply<T: DeserializeOwned + Serialize>(self) -> Self::Output;
+}
+
+/// Calls `w` with the k8s-openapi type of `info`'s group, version and kind;
+/// gives `w` back when k1s has no type for it.
+pub fn with_type<W: WithType>(info: &ResourceInfo, w: W) -> Result<W::Output, W> {
     macro_rules! table {
         ($( ($g:literal, $v:literal, $k:literal) => $t:ty ),* $(,)?) => {
             match (info.group, info.version, info.kind) {
-                $( ($g, $v, $k) => round_trip::<$t>(info.kind, obj), )*
-                _ => Ok(obj),
+                $( ($g, $v, $k) => Ok(w.apply::<$t>()), )*
+                _ => Err(w),
             }
         };
     }
@@ -59,6 +84,7 @@ pub fn normalize(info: &ResourceInfo, obj: Value) -> Result<Value, String> {
         ("events.k8s.io", "v1", "Event") => events::v1::Event,
         ("policy", "v1", "PodDisruptionBudget") => policy::v1::PodDisruptionBudget,
         ("scheduling.k8s.io", "v1", "PriorityClass") => scheduling::v1::PriorityClass,
+        ("autoscaling", "v1", "Scale") => autoscaling::v1::Scale,
     }
 }
 
