@@ -59,10 +59,8 @@ pub fn decode_object(bytes: &[u8], media: MediaType) -> Result<Value, ApiError> 
         return Err(ApiError::bad_request("the body of the request was empty"));
     }
     let value: Value = match media {
-        MediaType::Json => serde_json::from_slice(bytes)
-            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?,
-        MediaType::Yaml => serde_norway::from_slice(bytes)
-            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))?,
+        MediaType::Json => serde_json::from_slice(bytes).map_err(json_error)?,
+        MediaType::Yaml => serde_norway::from_slice(bytes).map_err(yaml_error)?,
         MediaType::Protobuf => k1s_proto::protobuf::decode_object(bytes).map_err(ApiError::bad_request)?,
     };
     if !value.is_object() {
@@ -71,6 +69,16 @@ pub fn decode_object(bytes: &[u8], media: MediaType) -> Result<Value, ApiError> 
         ));
     }
     Ok(value)
+}
+
+/// The 400 for a body that is not JSON.
+pub fn json_error(e: serde_json::Error) -> ApiError {
+    ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+}
+
+/// The 400 for a body that is not YAML.
+pub fn yaml_error(e: serde_norway::Error) -> ApiError {
+    ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}"))
 }
 
 /// Decodes any JSON value (patch bodies).

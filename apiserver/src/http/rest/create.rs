@@ -10,6 +10,7 @@ use super::{store_error, to_response};
 use crate::api::Api;
 use crate::http::query::Query;
 use crate::http::route::ResourcePath;
+use crate::http::warning;
 use crate::registry::strategy_for;
 
 /// Characters Kubernetes uses for `generateName` suffixes (no vowels, no look-alikes).
@@ -80,6 +81,7 @@ pub async fn create(api: &Api, path: &ResourcePath, body: Value, query: &Query) 
     strategy.default(&mut obj);
     strategy.prepare_for_create(&mut obj);
     validate_new(sinfo, &obj).map_err(|e| relabel(e, info))?;
+    warning::add_all(strategy.warnings_on_create(&obj));
     let name = obj.name().unwrap_or_default().to_string();
     if let Some(ns) = &path.namespace {
         if info.namespaced {
@@ -87,12 +89,16 @@ pub async fn create(api: &Api, path: &ResourcePath, body: Value, query: &Query) 
         }
     }
     check_size(&obj)?;
-    strategy.allocate(&api.allocators, &mut obj, None)?;
+    let key = info.storage_key(path.namespace.as_deref().filter(|_| info.namespaced), &name);
     if query.dry_run {
-        strategy.release(&api.allocators, &obj);
+        // Everything a create checks, nothing it keeps: addresses come from a scratch copy.
+        if api.store.get(&key).map_err(|e| store_error(e, info, &name))?.is_some() {
+            return Err(ApiError::already_exists(info, &name));
+        }
+        strategy.allocate(&api.allocators.scratch_copy(), &mut obj, None)?;
         return Ok(to_response(info, obj));
     }
-    let key = info.storage_key(path.namespace.as_deref().filter(|_| info.namespaced), &name);
+    strategy.allocate(&api.allocators, &mut obj, None)?;
     match api.store.create(&key, obj.clone()).await {
         Ok(stored) => Ok(to_response(info, stored)),
         Err(e) => {

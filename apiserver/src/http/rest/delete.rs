@@ -13,7 +13,7 @@ use super::object::storage_info;
 use super::{get_stored, key_of, name_of, store_error, stored_revision, to_response};
 use crate::api::Api;
 use crate::http::body::{decode_json, decode_object, MediaType};
-use crate::http::query::Query;
+use crate::http::query::{dry_run_errors, invalid_options, options_error, Query};
 use crate::http::route::ResourcePath;
 use crate::registry::strategy_for;
 use crate::store::StoreError;
@@ -55,12 +55,12 @@ fn parse_propagation(s: &str) -> Result<Propagation, ApiError> {
         "Foreground" => Ok(Propagation::Foreground),
         "Orphan" => Ok(Propagation::Orphan),
         other => {
-            let err = FieldError::not_supported("propagationPolicy", other, &["Foreground", "Background", "Orphan"]);
-            Err(ApiError::new(
-                422,
-                "Invalid",
-                format!("DeleteOptions.meta.k8s.io \"\" is invalid: {err}"),
-            ))
+            let err = FieldError::not_supported(
+                "propagationPolicy",
+                other,
+                &["Foreground", "Background", "Orphan", "nil"],
+            );
+            Err(options_error("DeleteOptions", &[err]))
         }
     }
 }
@@ -73,6 +73,10 @@ impl DeleteOptions {
             grace_period_seconds: query.grace_period_seconds,
             ..Default::default()
         };
+        let mut dry_run_values = query.dry_run_values.clone();
+        if query.propagation_policy.is_some() && query.orphan_dependents.is_some() {
+            return Err(both_propagations(query.propagation_policy.as_deref().unwrap_or("")));
+        }
         if let Some(p) = &query.propagation_policy {
             o.propagation = Some(parse_propagation(p)?);
         } else if let Some(orphan) = query.orphan_dependents {
@@ -83,12 +87,15 @@ impl DeleteOptions {
             });
         }
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(o);
+            return finish(o, &dry_run_values);
         }
         let v = match MediaType::from_content_type(content_type)? {
             MediaType::Json => decode_json(body)?,
             media => decode_object(body, media)?,
         };
+        if let (Some(p), Some(_)) = (v["propagationPolicy"].as_str(), v["orphanDependents"].as_bool()) {
+            return Err(both_propagations(p));
+        }
         if let Some(p) = v["propagationPolicy"].as_str() {
             o.propagation = Some(parse_propagation(p)?);
         } else if let Some(orphan) = v["orphanDependents"].as_bool() {
@@ -104,10 +111,28 @@ impl DeleteOptions {
         o.precondition_uid = v["preconditions"]["uid"].as_str().map(String::from);
         o.precondition_rv = v["preconditions"]["resourceVersion"].as_str().map(String::from);
         if let Some(dry) = v["dryRun"].as_array() {
-            o.dry_run |= dry.iter().any(|d| d == "All");
+            dry_run_values.extend(dry.iter().map(|d| d.as_str().unwrap_or("").to_string()));
         }
-        Ok(o)
+        finish(o, &dry_run_values)
     }
+}
+
+/// Checks the `dryRun` values (query and body) as Kubernetes validates
+/// `DeleteOptions`, and turns dry run on when any was given.
+fn finish(mut o: DeleteOptions, dry_run_values: &[String]) -> Result<DeleteOptions, ApiError> {
+    invalid_options("DeleteOptions", dry_run_errors(dry_run_values))?;
+    o.dry_run = !dry_run_values.is_empty();
+    Ok(o)
+}
+
+/// The 422 for a request that sets both `orphanDependents` and `propagationPolicy`.
+fn both_propagations(policy: &str) -> ApiError {
+    let err = FieldError::invalid(
+        "propagationPolicy",
+        policy,
+        "orphanDependents and deletionPropagation cannot be both set",
+    );
+    options_error("DeleteOptions", &[err])
 }
 
 /// How many times a delete is retried when a concurrent write got in first.
@@ -194,16 +219,18 @@ async fn delete_once(
 
     let already_deleting = current.deletion_timestamp().is_some();
     if finalizers.is_empty() && grace.is_none() && !namespace_finalizers {
-        // Nothing holds the object back: remove it now.
-        if options.dry_run {
-            return Ok((StatusCode::OK, to_response(info, current)));
-        }
-        let deleted = api
-            .store
-            .delete(&key, Some(rev))
-            .await
-            .map_err(|e| write_error(e, path, name))?;
-        strategy_for(storage_info(info)).release(&api.allocators, &deleted);
+        // Nothing holds the object back: remove it now (a dry run answers the same, keeping it).
+        let deleted = if options.dry_run {
+            current
+        } else {
+            let deleted = api
+                .store
+                .delete(&key, Some(rev))
+                .await
+                .map_err(|e| write_error(e, path, name))?;
+            strategy_for(storage_info(info)).release(&api.allocators, &deleted);
+            deleted
+        };
         let body = if info.plural == "pods" || info.plural == "namespaces" {
             to_response(info, deleted)
         } else {
@@ -266,14 +293,14 @@ fn pod_grace_period(plural: &str, pod: &Value, requested: Option<i64>) -> Option
     if !scheduled || finished {
         return None;
     }
+    // Kubernetes treats a negative grace period (requested or from the spec) as 1 second.
     let grace = requested
         .or_else(|| pod["spec"]["terminationGracePeriodSeconds"].as_i64())
-        .unwrap_or(30)
-        .max(0);
-    if grace == 0 {
-        None
-    } else {
-        Some(grace)
+        .unwrap_or(30);
+    match grace {
+        0 => None,
+        g if g < 0 => Some(1),
+        g => Some(g),
     }
 }
 
@@ -324,7 +351,25 @@ mod tests {
         assert_eq!(o.precondition_uid.as_deref(), Some("u1"));
         assert!(o.dry_run);
         let bad = Query::parse(Some("propagationPolicy=Sideways")).unwrap();
-        assert_eq!(DeleteOptions::from_request(b"", None, &bad).unwrap_err().code, 422);
+        let e = DeleteOptions::from_request(b"", None, &bad).unwrap_err();
+        assert_eq!(e.code, 422);
+        assert_eq!(
+            e.message,
+            r#"DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "Sideways": supported values: "Foreground", "Background", "Orphan", "nil""#
+        );
+        let bad = br#"{"dryRun":["Everything"]}"#;
+        let e = DeleteOptions::from_request(bad, None, &Query::default()).unwrap_err();
+        assert_eq!(
+            e.message,
+            r#"DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"Everything"}: supported values: "All""#
+        );
+        let q = Query::parse(Some("dryRun=All")).unwrap();
+        assert!(DeleteOptions::from_request(b"", None, &q).unwrap().dry_run);
+        let both = Query::parse(Some("propagationPolicy=Orphan&orphanDependents=true")).unwrap();
+        assert_eq!(
+            DeleteOptions::from_request(b"", None, &both).unwrap_err().message,
+            r#"DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Invalid value: "Orphan": orphanDependents and deletionPropagation cannot be both set"#
+        );
     }
 
     #[test]
@@ -335,6 +380,9 @@ mod tests {
             json!({"spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 10}, "status": {"phase": "Running"}});
         assert_eq!(pod_grace_period("pods", &running, None), Some(10));
         assert_eq!(pod_grace_period("pods", &running, Some(0)), None);
+        assert_eq!(pod_grace_period("pods", &running, Some(-5)), Some(1));
+        let negative = json!({"spec": {"nodeName": "n1", "terminationGracePeriodSeconds": -3}});
+        assert_eq!(pod_grace_period("pods", &negative, None), Some(1));
         let done = json!({"spec": {"nodeName": "n1"}, "status": {"phase": "Succeeded"}});
         assert_eq!(pod_grace_period("pods", &done, None), None);
         assert_eq!(pod_grace_period("configmaps", &running, None), None);

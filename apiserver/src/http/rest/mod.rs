@@ -2,6 +2,7 @@
 
 mod create;
 mod delete;
+mod fieldvalidation;
 pub(crate) mod list;
 mod object;
 mod patch;
@@ -59,27 +60,33 @@ where
         (&Method::GET, Some(_), None) | (&Method::GET, Some(_), Some("status")) => ok(object::get(api, &path)?),
         (&Method::GET, Some(_), Some("scale")) if path.info.has_scale => ok(scale::get(api, &path)?),
         (&Method::POST, None, None) => {
-            let obj = read_object(req, content_type.as_deref()).await?;
+            query.check_write_options("CreateOptions")?;
+            let obj = read_object(req, content_type.as_deref(), path.info, &query).await?;
             let created = create::create(api, &path, obj, &query).await?;
             Ok(json_response(StatusCode::CREATED, &created))
         }
         (&Method::PUT, Some(_), None) => {
-            let obj = read_object(req, content_type.as_deref()).await?;
+            query.check_write_options("UpdateOptions")?;
+            let obj = read_object(req, content_type.as_deref(), path.info, &query).await?;
             ok(update::replace(api, &path, obj, UpdateMode::Main, &query).await?)
         }
         (&Method::PUT, Some(_), Some("status")) if path.info.has_status => {
-            let obj = read_object(req, content_type.as_deref()).await?;
+            query.check_write_options("UpdateOptions")?;
+            let obj = read_object(req, content_type.as_deref(), path.info, &query).await?;
             ok(update::replace(api, &path, obj, UpdateMode::Status, &query).await?)
         }
         (&Method::PUT, Some(_), Some("finalize")) if path.info.plural == "namespaces" => {
-            let obj = read_object(req, content_type.as_deref()).await?;
+            query.check_write_options("UpdateOptions")?;
+            let obj = read_object(req, content_type.as_deref(), path.info, &query).await?;
             ok(update::replace(api, &path, obj, UpdateMode::Finalize, &query).await?)
         }
         (&Method::PUT, Some(_), Some("scale")) if path.info.has_scale => {
-            let obj = read_object(req, content_type.as_deref()).await?;
+            query.check_write_options("UpdateOptions")?;
+            let obj = read_object(req, content_type.as_deref(), &scale::SCALE, &query).await?;
             ok(scale::replace(api, &path, obj, &query).await?)
         }
         (&Method::PATCH, Some(_), None | Some("status") | Some("scale")) => {
+            query.check_write_options("PatchOptions")?;
             let mode = match sub {
                 None => UpdateMode::Main,
                 Some("status") if path.info.has_status => UpdateMode::Status,
@@ -121,14 +128,21 @@ fn ok(v: Value) -> Result<Response<Body>, ApiError> {
     Ok(json_response(StatusCode::OK, &v))
 }
 
-async fn read_object<B>(req: Request<B>, content_type: Option<&str>) -> Result<Value, ApiError>
+/// Reads the object body of a create or update, whose kind is `kind`
+/// (checking its fields as the request's `fieldValidation` says).
+async fn read_object<B>(
+    req: Request<B>,
+    content_type: Option<&str>,
+    kind: &ResourceInfo,
+    query: &Query,
+) -> Result<Value, ApiError>
 where
     B: http_body::Body<Data = Bytes> + Send,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let media = MediaType::from_content_type(content_type)?;
     let bytes = body::read_limited(req.into_body()).await?;
-    body::decode_object(&bytes, media)
+    fieldvalidation::decode_object(&bytes, media, kind, fieldvalidation::Directive::of(query))
 }
 
 /// The name from a path that addresses one object.

@@ -4,6 +4,7 @@ use k1s_proto::meta::ObjectMeta;
 use k1s_proto::patch::{apply_patch, PatchError, PatchType};
 use k1s_proto::{ApiError, ResourceInfo};
 
+use super::fieldvalidation::{check_patch, Directive};
 use super::object::to_storage_form;
 use super::to_response;
 use super::update::{guaranteed_update, UpdateMode};
@@ -55,9 +56,11 @@ pub async fn patch(
 ) -> Result<serde_json::Value, ApiError> {
     let pt = patch_type(content_type)?;
     let info = path.info;
+    let directive = Directive::of(query);
     guaranteed_update(api, path, mode, query, |current| {
         let current = to_response(info, current.clone());
         let patched = apply(info, &current, pt, body)?;
+        check_patch(info, pt, body, &patched, directive)?;
         if patched.name() != current.name() {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({}) does not match the name on the URL ({})",

@@ -6,6 +6,7 @@ use k1s_proto::selector::LabelSelector;
 use k1s_proto::{ApiError, FieldError, ResourceInfo};
 use serde_json::{json, Value};
 
+use super::fieldvalidation::{check_patch, Directive};
 use super::patch::{apply, patch_type};
 use super::update::{guaranteed_update, UpdateMode};
 use super::{get_stored, name_of};
@@ -14,7 +15,7 @@ use crate::http::query::Query;
 use crate::http::route::ResourcePath;
 
 /// `autoscaling/v1` Scale, for patching (it has no lists, so every patch type merges plainly).
-static SCALE: ResourceInfo = ResourceInfo {
+pub(super) static SCALE: ResourceInfo = ResourceInfo {
     group: "autoscaling",
     version: "v1",
     kind: "Scale",
@@ -104,5 +105,11 @@ pub async fn patch(
     query: &Query,
 ) -> Result<Value, ApiError> {
     let pt = patch_type(content_type)?;
-    write_scale(api, path, query, |current| apply(&SCALE, current, pt, body)).await
+    let directive = Directive::of(query);
+    write_scale(api, path, query, |current| {
+        let patched = apply(&SCALE, current, pt, body)?;
+        check_patch(&SCALE, pt, body, &patched, directive)?;
+        Ok(patched)
+    })
+    .await
 }

@@ -10,6 +10,7 @@ use super::{get_stored, key_of, name_of, store_error, stored_revision, to_respon
 use crate::api::Api;
 use crate::http::query::Query;
 use crate::http::route::ResourcePath;
+use crate::http::warning;
 use crate::registry::strategy_for;
 use crate::store::StoreError;
 
@@ -151,6 +152,7 @@ async fn apply_update(
             if strategy.tracks_generation() && spec_changed(&obj, old) {
                 obj.set_meta("generation", Value::from(old.generation() + 1));
             }
+            warning::add_all(strategy.warnings_on_update(&obj, old));
             obj
         }
         UpdateMode::Status => {
@@ -193,14 +195,15 @@ async fn apply_update(
         };
     }
     let allocated = mode == UpdateMode::Main;
-    if allocated {
-        strategy.allocate(&api.allocators, &mut obj, Some(old))?;
-    }
     if query.dry_run {
+        // Everything an update checks, nothing it keeps: addresses come from a scratch copy.
         if allocated {
-            undo_allocation(api, strategy, &obj, old);
+            strategy.allocate(&api.allocators.scratch_copy(), &mut obj, Some(old))?;
         }
         return Ok(obj);
+    }
+    if allocated {
+        strategy.allocate(&api.allocators, &mut obj, Some(old))?;
     }
     match api.store.update(&key, obj.clone(), Some(old_rev)).await {
         Ok(stored) => Ok(stored),
