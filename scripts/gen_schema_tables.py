@@ -29,6 +29,10 @@ markers and `+listMapKey` tags in k8s.io/api):
     their patch strategy merges by a key (k8s-openapi follows the patch strategy), or
     that k8s-openapi keys itself (`volumeClaimTemplates` by `metadata.name`).
   * FIELD_MAP_TYPE: fields that override their struct type's atomicity.
+  * DEFAULT_EMPTY: struct fields that are Go values rather than pointers (upstream
+    schema `default: {}`): every `metadata` ObjectMeta, the `spec` and `status` of
+    top-level kinds, and the fields listed. A missing one compares as an empty
+    object, so creating it does not own the struct itself (only what is in it).
   * DEFAULTS: defaults of list-map key fields (structured-merge-diff fills a missing
     key from the schema default, e.g. a container port's protocol `TCP`).
 
@@ -111,6 +115,45 @@ FIELD_MAP_TYPE = {
 DEFAULTS = {
     ("io.k8s.api.core.v1.ContainerPort", "protocol"): '"TCP"',
     ("io.k8s.api.core.v1.ServicePort", "protocol"): '"TCP"',
+}
+
+DEFAULT_EMPTY = {
+    ("io.k8s.api.apps.v1.DaemonSetSpec", "template"),
+    ("io.k8s.api.apps.v1.DaemonSetSpec", "updateStrategy"),
+    ("io.k8s.api.apps.v1.DeploymentSpec", "strategy"),
+    ("io.k8s.api.apps.v1.DeploymentSpec", "template"),
+    ("io.k8s.api.apps.v1.ReplicaSetSpec", "template"),
+    ("io.k8s.api.apps.v1.StatefulSetSpec", "template"),
+    ("io.k8s.api.apps.v1.StatefulSetSpec", "updateStrategy"),
+    ("io.k8s.api.batch.v1.JobSpec", "template"),
+    ("io.k8s.api.batch.v1.CronJobSpec", "jobTemplate"),
+    ("io.k8s.api.batch.v1.JobTemplateSpec", "spec"),
+    ("io.k8s.api.core.v1.PodTemplateSpec", "spec"),
+    ("io.k8s.api.core.v1.PodTemplate", "template"),
+    ("io.k8s.api.core.v1.PersistentVolumeClaimTemplate", "spec"),
+    ("io.k8s.api.core.v1.Container", "resources"),
+    ("io.k8s.api.core.v1.EphemeralContainer", "resources"),
+    ("io.k8s.api.core.v1.ContainerStatus", "lastState"),
+    ("io.k8s.api.core.v1.ContainerStatus", "state"),
+    ("io.k8s.api.core.v1.PersistentVolumeClaimSpec", "resources"),
+    ("io.k8s.api.core.v1.ServiceStatus", "loadBalancer"),
+    ("io.k8s.api.core.v1.NodeStatus", "daemonEndpoints"),
+    ("io.k8s.api.core.v1.NodeStatus", "nodeInfo"),
+    ("io.k8s.api.core.v1.NodeDaemonEndpoints", "kubeletEndpoint"),
+    ("io.k8s.api.core.v1.Event", "involvedObject"),
+    ("io.k8s.api.core.v1.Event", "source"),
+    ("io.k8s.api.core.v1.PreferredSchedulingTerm", "preference"),
+    ("io.k8s.api.core.v1.WeightedPodAffinityTerm", "podAffinityTerm"),
+    ("io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerSpec", "scaleTargetRef"),
+    ("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec", "scaleTargetRef"),
+    ("io.k8s.api.networking.v1.HTTPIngressPath", "backend"),
+    ("io.k8s.api.networking.v1.IngressServiceBackend", "port"),
+    ("io.k8s.api.networking.v1.IngressStatus", "loadBalancer"),
+    ("io.k8s.api.rbac.v1.RoleBinding", "roleRef"),
+    ("io.k8s.api.rbac.v1.ClusterRoleBinding", "roleRef"),
+    ("io.k8s.api.events.v1.Event", "deprecatedSource"),
+    ("io.k8s.api.events.v1.Event", "regarding"),
+    ("io.k8s.api.discovery.v1.Endpoint", "conditions"),
 }
 
 # Newtype definitions: values that structured-merge-diff treats as one scalar, or as
@@ -287,9 +330,14 @@ def resolve(defs, report):
                 f.map_type = FIELD_MAP_TYPE[key]
             if key in DEFAULTS:
                 f.default = DEFAULTS[key]
+            is_struct = f.ty[0] == "def" and by_path[f.ty[1]].kind == "Struct"
+            meta = f.json == "metadata" and f.ty == ("def", "crate::apimachinery::pkg::apis::meta::v1::ObjectMeta")
+            top = d.gvk is not None and f.json in ("spec", "status")
+            if is_struct and (meta or top or key in DEFAULT_EMPTY):
+                f.default = "{}"
         if d.name in ATOMIC_STRUCTS:
             d.atomic = True
-    missing = [n for n in list(ATOMIC_STRUCTS) + [k[0] for k in LIST_KEYS] + [k[0] for k in DEFAULTS] + [k[0] for k in ATOMIC_LISTS] if n not in defs]
+    missing = [n for n in list(ATOMIC_STRUCTS) + [k[0] for k in LIST_KEYS] + [k[0] for k in DEFAULTS] + [k[0] for k in ATOMIC_LISTS] + [k[0] for k in DEFAULT_EMPTY] if n not in defs]
     if missing:
         sys.exit(f"overrides name unknown definitions: {missing}")
     return by_path
@@ -354,7 +402,7 @@ def emit(defs, by_path):
                 else:
                     lt = f"ListType::{fl.list_type[0]}"
                 parts.append(f'l("{fl.json}", {ty}, {lt})')
-            elif fl.map_type is not None:
+            elif fl.map_type is not None and fl.default is None:
                 parts.append(f'm("{fl.json}", {ty}, MapType::{fl.map_type})')
             elif fl.default is not None:
                 lit = fl.default.replace("\\", "\\\\").replace('"', '\\"')

@@ -11,6 +11,7 @@ pub mod status;
 
 pub use resources::ResourceInfo;
 pub use status::{ApiError, FieldError};
+pub mod apply;
 pub mod fields;
 pub mod patch;
 pub mod printers;

@@ -83,7 +83,8 @@ pub struct Field {
     pub list_type: Option<ListType>,
     /// For maps (and struct fields that override their type's atomicity): how keys merge.
     pub map_type: Option<MapType>,
-    /// The schema default as JSON text, recorded for list-map key fields only.
+    /// The schema default as JSON text: recorded for list-map key fields (`"TCP"`) and
+    /// as `{}` for struct fields that are always present (Go value fields).
     pub default: Option<&'static str>,
 }
 

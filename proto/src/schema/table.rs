@@ -47,7 +47,7 @@ pub static DEFINITIONS: &[Definition] = &[
         f("timeoutSeconds", Int),
     ]),
     /* 5 */ s("io.k8s.api.admissionregistration.v1.MutatingWebhookConfiguration", false, Some(("admissionregistration.k8s.io", "v1", "MutatingWebhookConfiguration")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"),
         l("webhooks", L(&D(4)), ListType::Map(&["name"])),
     ]),
     /* 6 */ s("io.k8s.api.admissionregistration.v1.NamedRuleWithOperations", true, None, &[
@@ -73,10 +73,11 @@ pub static DEFINITIONS: &[Definition] = &[
         l("expressionWarnings", L(&D(1)), ListType::Atomic),
     ]),
     /* 12 */ s("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicy", false, Some(("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(15)), f("status", D(16)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(15), "{}"),
+        dflt("status", D(16), "{}"),
     ]),
     /* 13 */ s("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding", false, Some(("admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBinding")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(14)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(14), "{}"),
     ]),
     /* 14 */ s("io.k8s.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec", false, None, &[
         f("matchResources", D(3)), f("paramRef", D(8)), f("policyName", Str),
@@ -99,7 +100,7 @@ pub static DEFINITIONS: &[Definition] = &[
         l("rules", L(&D(9)), ListType::Atomic), f("sideEffects", Str), f("timeoutSeconds", Int),
     ]),
     /* 18 */ s("io.k8s.api.admissionregistration.v1.ValidatingWebhookConfiguration", false, Some(("admissionregistration.k8s.io", "v1", "ValidatingWebhookConfiguration")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"),
         l("webhooks", L(&D(17)), ListType::Map(&["name"])),
     ]),
     /* 19 */ s("io.k8s.api.admissionregistration.v1.Validation", false, None, &[
@@ -126,10 +127,10 @@ pub static DEFINITIONS: &[Definition] = &[
         l("resourceRules", L(&D(31)), ListType::Atomic),
     ]),
     /* 26 */ s("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicy", false, Some(("admissionregistration.k8s.io", "v1alpha1", "MutatingAdmissionPolicy")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(29)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(29), "{}"),
     ]),
     /* 27 */ s("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBinding", false, Some(("admissionregistration.k8s.io", "v1alpha1", "MutatingAdmissionPolicyBinding")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(28)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(28), "{}"),
     ]),
     /* 28 */ s("io.k8s.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingSpec", false, None, &[
         f("matchResources", D(25)), f("paramRef", D(33)), f("policyName", Str),
@@ -185,10 +186,11 @@ pub static DEFINITIONS: &[Definition] = &[
         l("expressionWarnings", L(&D(36)), ListType::Atomic),
     ]),
     /* 43 */ s("io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicy", false, Some(("admissionregistration.k8s.io", "v1beta1", "ValidatingAdmissionPolicy")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(46)), f("status", D(47)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(46), "{}"),
+        dflt("status", D(47), "{}"),
     ]),
     /* 44 */ s("io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBinding", false, Some(("admissionregistration.k8s.io", "v1beta1", "ValidatingAdmissionPolicyBinding")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(45)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(45), "{}"),
     ]),
     /* 45 */ s("io.k8s.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBindingSpec", false, None, &[
         f("matchResources", D(38)), f("paramRef", D(41)), f("policyName", Str),
@@ -215,7 +217,8 @@ pub static DEFINITIONS: &[Definition] = &[
         l("servedVersions", L(&Str), ListType::Set),
     ]),
     /* 51 */ s("io.k8s.api.apiserverinternal.v1alpha1.StorageVersion", false, Some(("internal.apiserver.k8s.io", "v1alpha1", "StorageVersion")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(53)), f("status", D(54)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), f("spec", D(53)),
+        dflt("status", D(54), "{}"),
     ]),
     /* 52 */ s("io.k8s.api.apiserverinternal.v1alpha1.StorageVersionCondition", false, None, &[
         f("lastTransitionTime", D(616)), f("message", Str), f("observedGeneration", Int), f("reason", Str),
@@ -227,10 +230,12 @@ pub static DEFINITIONS: &[Definition] = &[
         l("storageVersions", L(&D(50)), ListType::Map(&["apiServerID"])),
     ]),
     /* 55 */ s("io.k8s.api.apps.v1.ControllerRevision", false, Some(("apps", "v1", "ControllerRevision")), &[
-        f("apiVersion", Str), f("data", D(618)), f("kind", Str), f("metadata", D(608)), f("revision", Int),
+        f("apiVersion", Str), f("data", D(618)), f("kind", Str), dflt("metadata", D(608), "{}"),
+        f("revision", Int),
     ]),
     /* 56 */ s("io.k8s.api.apps.v1.DaemonSet", false, Some(("apps", "v1", "DaemonSet")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(58)), f("status", D(59)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(58), "{}"),
+        dflt("status", D(59), "{}"),
     ]),
     /* 57 */ s("io.k8s.api.apps.v1.DaemonSetCondition", false, None, &[
         f("lastTransitionTime", D(616)), f("message", Str), f("reason", Str), f("status", Str),
@@ -238,7 +243,7 @@ pub static DEFINITIONS: &[Definition] = &[
     ]),
     /* 58 */ s("io.k8s.api.apps.v1.DaemonSetSpec", false, None, &[
         f("minReadySeconds", Int), f("revisionHistoryLimit", Int), f("selector", D(603)),
-        f("template", D(297)), f("updateStrategy", D(60)),
+        dflt("template", D(297), "{}"), dflt("updateStrategy", D(60), "{}"),
     ]),
     /* 59 */ s("io.k8s.api.apps.v1.DaemonSetStatus", false, None, &[
         f("collisionCount", Int), l("conditions", L(&D(57)), ListType::Map(&["type"])),
@@ -250,7 +255,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("rollingUpdate", D(70)), f("type", Str),
     ]),
     /* 61 */ s("io.k8s.api.apps.v1.Deployment", false, Some(("apps", "v1", "Deployment")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(63)), f("status", D(64)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(63), "{}"),
+        dflt("status", D(64), "{}"),
     ]),
     /* 62 */ s("io.k8s.api.apps.v1.DeploymentCondition", false, None, &[
         f("lastTransitionTime", D(616)), f("lastUpdateTime", D(616)), f("message", Str), f("reason", Str),
@@ -258,7 +264,8 @@ pub static DEFINITIONS: &[Definition] = &[
     ]),
     /* 63 */ s("io.k8s.api.apps.v1.DeploymentSpec", false, None, &[
         f("minReadySeconds", Int), f("paused", Bool), f("progressDeadlineSeconds", Int), f("replicas", Int),
-        f("revisionHistoryLimit", Int), f("selector", D(603)), f("strategy", D(65)), f("template", D(297)),
+        f("revisionHistoryLimit", Int), f("selector", D(603)), dflt("strategy", D(65), "{}"),
+        dflt("template", D(297), "{}"),
     ]),
     /* 64 */ s("io.k8s.api.apps.v1.DeploymentStatus", false, None, &[
         f("availableReplicas", Int), f("collisionCount", Int),
@@ -270,14 +277,15 @@ pub static DEFINITIONS: &[Definition] = &[
         f("rollingUpdate", D(71)), f("type", Str),
     ]),
     /* 66 */ s("io.k8s.api.apps.v1.ReplicaSet", false, Some(("apps", "v1", "ReplicaSet")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(68)), f("status", D(69)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(68), "{}"),
+        dflt("status", D(69), "{}"),
     ]),
     /* 67 */ s("io.k8s.api.apps.v1.ReplicaSetCondition", false, None, &[
         f("lastTransitionTime", D(616)), f("message", Str), f("reason", Str), f("status", Str),
         f("type", Str),
     ]),
     /* 68 */ s("io.k8s.api.apps.v1.ReplicaSetSpec", false, None, &[
-        f("minReadySeconds", Int), f("replicas", Int), f("selector", D(603)), f("template", D(297)),
+        f("minReadySeconds", Int), f("replicas", Int), f("selector", D(603)), dflt("template", D(297), "{}"),
     ]),
     /* 69 */ s("io.k8s.api.apps.v1.ReplicaSetStatus", false, None, &[
         f("availableReplicas", Int), l("conditions", L(&D(67)), ListType::Map(&["type"])),
@@ -294,7 +302,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("maxUnavailable", D(619)), f("partition", Int),
     ]),
     /* 73 */ s("io.k8s.api.apps.v1.StatefulSet", false, Some(("apps", "v1", "StatefulSet")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(77)), f("status", D(78)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(77), "{}"),
+        dflt("status", D(78), "{}"),
     ]),
     /* 74 */ s("io.k8s.api.apps.v1.StatefulSetCondition", false, None, &[
         f("lastTransitionTime", D(616)), f("message", Str), f("reason", Str), f("status", Str),
@@ -309,8 +318,8 @@ pub static DEFINITIONS: &[Definition] = &[
     /* 77 */ s("io.k8s.api.apps.v1.StatefulSetSpec", false, None, &[
         f("minReadySeconds", Int), f("ordinals", D(75)), f("persistentVolumeClaimRetentionPolicy", D(76)),
         f("podManagementPolicy", Str), f("replicas", Int), f("revisionHistoryLimit", Int),
-        f("selector", D(603)), f("serviceName", Str), f("template", D(297)), f("updateStrategy", D(79)),
-        l("volumeClaimTemplates", L(&D(271)), ListType::Atomic),
+        f("selector", D(603)), f("serviceName", Str), dflt("template", D(297), "{}"),
+        dflt("updateStrategy", D(79), "{}"), l("volumeClaimTemplates", L(&D(271)), ListType::Atomic),
     ]),
     /* 78 */ s("io.k8s.api.apps.v1.StatefulSetStatus", false, None, &[
         f("availableReplicas", Int), f("collisionCount", Int),
@@ -325,13 +334,14 @@ pub static DEFINITIONS: &[Definition] = &[
         f("apiVersion", Str), f("kind", Str), f("name", Str), f("uid", Str),
     ]),
     /* 81 */ s("io.k8s.api.authentication.v1.SelfSubjectReview", false, Some(("authentication.k8s.io", "v1", "SelfSubjectReview")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("status", D(82)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("status", D(82), "{}"),
     ]),
     /* 82 */ s("io.k8s.api.authentication.v1.SelfSubjectReviewStatus", false, None, &[
         f("userInfo", D(89)),
     ]),
     /* 83 */ s("io.k8s.api.authentication.v1.TokenRequest", false, Some(("authentication.k8s.io", "v1", "TokenRequest")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(84)), f("status", D(85)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(84), "{}"),
+        dflt("status", D(85), "{}"),
     ]),
     /* 84 */ s("io.k8s.api.authentication.v1.TokenRequestSpec", false, None, &[
         l("audiences", L(&Str), ListType::Atomic), f("boundObjectRef", D(80)), f("expirationSeconds", Int),
@@ -340,7 +350,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("expirationTimestamp", D(616)), f("token", Str),
     ]),
     /* 86 */ s("io.k8s.api.authentication.v1.TokenReview", false, Some(("authentication.k8s.io", "v1", "TokenReview")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(87)), f("status", D(88)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(87), "{}"),
+        dflt("status", D(88), "{}"),
     ]),
     /* 87 */ s("io.k8s.api.authentication.v1.TokenReviewSpec", false, None, &[
         l("audiences", L(&Str), ListType::Atomic), f("token", Str),
@@ -360,7 +371,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("rawSelector", Str), l("requirements", L(&D(604)), ListType::Atomic),
     ]),
     /* 92 */ s("io.k8s.api.authorization.v1.LocalSubjectAccessReview", false, Some(("authorization.k8s.io", "v1", "LocalSubjectAccessReview")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(102)), f("status", D(103)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(102), "{}"),
+        dflt("status", D(103), "{}"),
     ]),
     /* 93 */ s("io.k8s.api.authorization.v1.NonResourceAttributes", false, None, &[
         f("path", Str), f("verb", Str),
@@ -377,19 +389,22 @@ pub static DEFINITIONS: &[Definition] = &[
         l("resources", L(&Str), ListType::Atomic), l("verbs", L(&Str), ListType::Atomic),
     ]),
     /* 97 */ s("io.k8s.api.authorization.v1.SelfSubjectAccessReview", false, Some(("authorization.k8s.io", "v1", "SelfSubjectAccessReview")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(98)), f("status", D(103)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(98), "{}"),
+        dflt("status", D(103), "{}"),
     ]),
     /* 98 */ s("io.k8s.api.authorization.v1.SelfSubjectAccessReviewSpec", false, None, &[
         f("nonResourceAttributes", D(93)), f("resourceAttributes", D(95)),
     ]),
     /* 99 */ s("io.k8s.api.authorization.v1.SelfSubjectRulesReview", false, Some(("authorization.k8s.io", "v1", "SelfSubjectRulesReview")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(100)), f("status", D(104)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(100), "{}"),
+        dflt("status", D(104), "{}"),
     ]),
     /* 100 */ s("io.k8s.api.authorization.v1.SelfSubjectRulesReviewSpec", false, None, &[
         f("namespace", Str),
     ]),
     /* 101 */ s("io.k8s.api.authorization.v1.SubjectAccessReview", false, Some(("authorization.k8s.io", "v1", "SubjectAccessReview")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(102)), f("status", D(103)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(102), "{}"),
+        dflt("status", D(103), "{}"),
     ]),
     /* 102 */ s("io.k8s.api.authorization.v1.SubjectAccessReviewSpec", false, None, &[
         l("extra", M(&L(&Str)), ListType::Atomic), l("groups", L(&Str), ListType::Atomic),
@@ -406,10 +421,11 @@ pub static DEFINITIONS: &[Definition] = &[
         f("apiVersion", Str), f("kind", Str), f("name", Str),
     ]),
     /* 106 */ s("io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler", false, Some(("autoscaling", "v1", "HorizontalPodAutoscaler")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(107)), f("status", D(108)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(107), "{}"),
+        dflt("status", D(108), "{}"),
     ]),
     /* 107 */ s("io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerSpec", false, None, &[
-        f("maxReplicas", Int), f("minReplicas", Int), f("scaleTargetRef", D(105)),
+        f("maxReplicas", Int), f("minReplicas", Int), dflt("scaleTargetRef", D(105), "{}"),
         f("targetCPUUtilizationPercentage", Int),
     ]),
     /* 108 */ s("io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerStatus", false, None, &[
@@ -417,7 +433,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("lastScaleTime", D(616)), f("observedGeneration", Int),
     ]),
     /* 109 */ s("io.k8s.api.autoscaling.v1.Scale", false, Some(("autoscaling", "v1", "Scale")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(110)), f("status", D(111)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(110), "{}"),
+        dflt("status", D(111), "{}"),
     ]),
     /* 110 */ s("io.k8s.api.autoscaling.v1.ScaleSpec", false, None, &[
         f("replicas", Int),
@@ -448,7 +465,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("stabilizationWindowSeconds", Int), f("tolerance", D(592)),
     ]),
     /* 119 */ s("io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler", false, Some(("autoscaling", "v2", "HorizontalPodAutoscaler")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(122)), f("status", D(123)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(122), "{}"),
+        dflt("status", D(123), "{}"),
     ]),
     /* 120 */ s("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerBehavior", false, None, &[
         f("scaleDown", D(118)), f("scaleUp", D(118)),
@@ -459,7 +477,7 @@ pub static DEFINITIONS: &[Definition] = &[
     ]),
     /* 122 */ s("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec", false, None, &[
         f("behavior", D(120)), f("maxReplicas", Int), l("metrics", L(&D(125)), ListType::Atomic),
-        f("minReplicas", Int), f("scaleTargetRef", D(114)),
+        f("minReplicas", Int), dflt("scaleTargetRef", D(114), "{}"),
     ]),
     /* 123 */ s("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus", false, None, &[
         l("conditions", L(&D(121)), ListType::Map(&["type"])),
@@ -502,10 +520,11 @@ pub static DEFINITIONS: &[Definition] = &[
         f("current", D(128)), f("name", Str),
     ]),
     /* 135 */ s("io.k8s.api.batch.v1.CronJob", false, Some(("batch", "v1", "CronJob")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(136)), f("status", D(137)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(136), "{}"),
+        dflt("status", D(137), "{}"),
     ]),
     /* 136 */ s("io.k8s.api.batch.v1.CronJobSpec", false, None, &[
-        f("concurrencyPolicy", Str), f("failedJobsHistoryLimit", Int), f("jobTemplate", D(142)),
+        f("concurrencyPolicy", Str), f("failedJobsHistoryLimit", Int), dflt("jobTemplate", D(142), "{}"),
         f("schedule", Str), f("startingDeadlineSeconds", Int), f("successfulJobsHistoryLimit", Int),
         f("suspend", Bool), f("timeZone", Str),
     ]),
@@ -514,7 +533,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("lastSuccessfulTime", D(616)),
     ]),
     /* 138 */ s("io.k8s.api.batch.v1.Job", false, Some(("batch", "v1", "Job")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(140)), f("status", D(141)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(140), "{}"),
+        dflt("status", D(141), "{}"),
     ]),
     /* 139 */ s("io.k8s.api.batch.v1.JobCondition", false, None, &[
         f("lastProbeTime", D(616)), f("lastTransitionTime", D(616)), f("message", Str), f("reason", Str),
@@ -525,7 +545,7 @@ pub static DEFINITIONS: &[Definition] = &[
         f("completionMode", Str), f("completions", Int), f("managedBy", Str), f("manualSelector", Bool),
         f("maxFailedIndexes", Int), f("parallelism", Int), f("podFailurePolicy", D(143)),
         f("podReplacementPolicy", Str), f("selector", D(603)), f("successPolicy", D(147)), f("suspend", Bool),
-        f("template", D(297)), f("ttlSecondsAfterFinished", Int),
+        dflt("template", D(297), "{}"), f("ttlSecondsAfterFinished", Int),
     ]),
     /* 141 */ s("io.k8s.api.batch.v1.JobStatus", false, None, &[
         f("active", Int), f("completedIndexes", Str), f("completionTime", D(616)),
@@ -534,7 +554,7 @@ pub static DEFINITIONS: &[Definition] = &[
         f("uncountedTerminatedPods", D(149)),
     ]),
     /* 142 */ s("io.k8s.api.batch.v1.JobTemplateSpec", false, None, &[
-        f("metadata", D(608)), f("spec", D(140)),
+        dflt("metadata", D(608), "{}"), dflt("spec", D(140), "{}"),
     ]),
     /* 143 */ s("io.k8s.api.batch.v1.PodFailurePolicy", false, None, &[
         l("rules", L(&D(146)), ListType::Atomic),
@@ -558,7 +578,8 @@ pub static DEFINITIONS: &[Definition] = &[
         l("failed", L(&Str), ListType::Set), l("succeeded", L(&Str), ListType::Set),
     ]),
     /* 150 */ s("io.k8s.api.certificates.v1.CertificateSigningRequest", false, Some(("certificates.k8s.io", "v1", "CertificateSigningRequest")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(152)), f("status", D(153)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(152), "{}"),
+        dflt("status", D(153), "{}"),
     ]),
     /* 151 */ s("io.k8s.api.certificates.v1.CertificateSigningRequestCondition", false, None, &[
         f("lastTransitionTime", D(616)), f("lastUpdateTime", D(616)), f("message", Str), f("reason", Str),
@@ -573,33 +594,33 @@ pub static DEFINITIONS: &[Definition] = &[
         f("certificate", Str), l("conditions", L(&D(151)), ListType::Map(&["type"])),
     ]),
     /* 154 */ s("io.k8s.api.certificates.v1alpha1.ClusterTrustBundle", false, Some(("certificates.k8s.io", "v1alpha1", "ClusterTrustBundle")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(155)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(155), "{}"),
     ]),
     /* 155 */ s("io.k8s.api.certificates.v1alpha1.ClusterTrustBundleSpec", false, None, &[
         f("signerName", Str), f("trustBundle", Str),
     ]),
     /* 156 */ s("io.k8s.api.certificates.v1beta1.ClusterTrustBundle", false, Some(("certificates.k8s.io", "v1beta1", "ClusterTrustBundle")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(157)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(157), "{}"),
     ]),
     /* 157 */ s("io.k8s.api.certificates.v1beta1.ClusterTrustBundleSpec", false, None, &[
         f("signerName", Str), f("trustBundle", Str),
     ]),
     /* 158 */ s("io.k8s.api.coordination.v1.Lease", false, Some(("coordination.k8s.io", "v1", "Lease")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(159)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(159), "{}"),
     ]),
     /* 159 */ s("io.k8s.api.coordination.v1.LeaseSpec", false, None, &[
         f("acquireTime", D(607)), f("holderIdentity", Str), f("leaseDurationSeconds", Int),
         f("leaseTransitions", Int), f("preferredHolder", Str), f("renewTime", D(607)), f("strategy", Str),
     ]),
     /* 160 */ s("io.k8s.api.coordination.v1alpha2.LeaseCandidate", false, Some(("coordination.k8s.io", "v1alpha2", "LeaseCandidate")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(161)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(161), "{}"),
     ]),
     /* 161 */ s("io.k8s.api.coordination.v1alpha2.LeaseCandidateSpec", false, None, &[
         f("binaryVersion", Str), f("emulationVersion", Str), f("leaseName", Str), f("pingTime", D(607)),
         f("renewTime", D(607)), f("strategy", Str),
     ]),
     /* 162 */ s("io.k8s.api.coordination.v1beta1.LeaseCandidate", false, Some(("coordination.k8s.io", "v1beta1", "LeaseCandidate")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(163)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(163), "{}"),
     ]),
     /* 163 */ s("io.k8s.api.coordination.v1beta1.LeaseCandidateSpec", false, None, &[
         f("binaryVersion", Str), f("emulationVersion", Str), f("leaseName", Str), f("pingTime", D(607)),
@@ -628,7 +649,7 @@ pub static DEFINITIONS: &[Definition] = &[
         f("readOnly", Bool), f("secretName", Str), f("shareName", Str),
     ]),
     /* 171 */ s("io.k8s.api.core.v1.Binding", false, Some(("", "v1", "Binding")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("target", D(269)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), f("target", D(269)),
     ]),
     /* 172 */ s("io.k8s.api.core.v1.CSIPersistentVolumeSource", false, None, &[
         f("controllerExpandSecretRef", D(328)), f("controllerPublishSecretRef", D(328)), f("driver", Str),
@@ -668,11 +689,12 @@ pub static DEFINITIONS: &[Definition] = &[
     ]),
     /* 182 */ s("io.k8s.api.core.v1.ComponentStatus", false, Some(("", "v1", "ComponentStatus")), &[
         f("apiVersion", Str), l("conditions", L(&D(181)), ListType::Map(&["type"])), f("kind", Str),
-        f("metadata", D(608)),
+        dflt("metadata", D(608), "{}"),
     ]),
     /* 183 */ s("io.k8s.api.core.v1.ConfigMap", false, Some(("", "v1", "ConfigMap")), &[
         f("apiVersion", Str), m("binaryData", M(&Str), MapType::Granular),
-        m("data", M(&Str), MapType::Granular), f("immutable", Bool), f("kind", Str), f("metadata", D(608)),
+        m("data", M(&Str), MapType::Granular), f("immutable", Bool), f("kind", Str),
+        dflt("metadata", D(608), "{}"),
     ]),
     /* 184 */ s("io.k8s.api.core.v1.ConfigMapEnvSource", false, None, &[
         f("name", Str), f("optional", Bool),
@@ -695,10 +717,11 @@ pub static DEFINITIONS: &[Definition] = &[
         l("env", L(&D(209)), ListType::Map(&["name"])), l("envFrom", L(&D(208)), ListType::Atomic),
         f("image", Str), f("imagePullPolicy", Str), f("lifecycle", D(235)), f("livenessProbe", D(301)),
         f("name", Str), l("ports", L(&D(191)), ListType::Map(&["containerPort", "protocol"])),
-        f("readinessProbe", D(301)), l("resizePolicy", L(&D(192)), ListType::Atomic), f("resources", D(316)),
-        f("restartPolicy", Str), f("securityContext", D(330)), f("startupProbe", D(301)), f("stdin", Bool),
-        f("stdinOnce", Bool), f("terminationMessagePath", Str), f("terminationMessagePolicy", Str),
-        f("tty", Bool), l("volumeDevices", L(&D(351)), ListType::Map(&["devicePath"])),
+        f("readinessProbe", D(301)), l("resizePolicy", L(&D(192)), ListType::Atomic),
+        dflt("resources", D(316), "{}"), f("restartPolicy", Str), f("securityContext", D(330)),
+        f("startupProbe", D(301)), f("stdin", Bool), f("stdinOnce", Bool), f("terminationMessagePath", Str),
+        f("terminationMessagePolicy", Str), f("tty", Bool),
+        l("volumeDevices", L(&D(351)), ListType::Map(&["devicePath"])),
         l("volumeMounts", L(&D(352)), ListType::Map(&["mountPath"])), f("workingDir", Str),
     ]),
     /* 190 */ s("io.k8s.api.core.v1.ContainerImage", false, None, &[
@@ -727,8 +750,8 @@ pub static DEFINITIONS: &[Definition] = &[
     /* 197 */ s("io.k8s.api.core.v1.ContainerStatus", false, None, &[
         m("allocatedResources", M(&D(592)), MapType::Granular),
         l("allocatedResourcesStatus", L(&D(317)), ListType::Map(&["name"])), f("containerID", Str),
-        f("image", Str), f("imageID", Str), f("lastState", D(193)), f("name", Str), f("ready", Bool),
-        f("resources", D(316)), f("restartCount", Int), f("started", Bool), f("state", D(193)),
+        f("image", Str), f("imageID", Str), dflt("lastState", D(193), "{}"), f("name", Str), f("ready", Bool),
+        f("resources", D(316)), f("restartCount", Int), f("started", Bool), dflt("state", D(193), "{}"),
         f("stopSignal", Str), f("user", D(198)), l("volumeMounts", L(&D(353)), ListType::Map(&["mountPath"])),
     ]),
     /* 198 */ s("io.k8s.api.core.v1.ContainerUser", false, None, &[
@@ -760,7 +783,7 @@ pub static DEFINITIONS: &[Definition] = &[
         l("ports", L(&D(205)), ListType::Atomic),
     ]),
     /* 207 */ s("io.k8s.api.core.v1.Endpoints", false, Some(("", "v1", "Endpoints")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"),
         l("subsets", L(&D(206)), ListType::Atomic),
     ]),
     /* 208 */ s("io.k8s.api.core.v1.EnvFromSource", false, None, &[
@@ -778,10 +801,10 @@ pub static DEFINITIONS: &[Definition] = &[
         l("env", L(&D(209)), ListType::Map(&["name"])), l("envFrom", L(&D(208)), ListType::Atomic),
         f("image", Str), f("imagePullPolicy", Str), f("lifecycle", D(235)), f("livenessProbe", D(301)),
         f("name", Str), l("ports", L(&D(191)), ListType::Map(&["containerPort", "protocol"])),
-        f("readinessProbe", D(301)), l("resizePolicy", L(&D(192)), ListType::Atomic), f("resources", D(316)),
-        f("restartPolicy", Str), f("securityContext", D(330)), f("startupProbe", D(301)), f("stdin", Bool),
-        f("stdinOnce", Bool), f("targetContainerName", Str), f("terminationMessagePath", Str),
-        f("terminationMessagePolicy", Str), f("tty", Bool),
+        f("readinessProbe", D(301)), l("resizePolicy", L(&D(192)), ListType::Atomic),
+        dflt("resources", D(316), "{}"), f("restartPolicy", Str), f("securityContext", D(330)),
+        f("startupProbe", D(301)), f("stdin", Bool), f("stdinOnce", Bool), f("targetContainerName", Str),
+        f("terminationMessagePath", Str), f("terminationMessagePolicy", Str), f("tty", Bool),
         l("volumeDevices", L(&D(351)), ListType::Map(&["devicePath"])),
         l("volumeMounts", L(&D(352)), ListType::Map(&["mountPath"])), f("workingDir", Str),
     ]),
@@ -790,10 +813,10 @@ pub static DEFINITIONS: &[Definition] = &[
     ]),
     /* 213 */ s("io.k8s.api.core.v1.Event", false, Some(("", "v1", "Event")), &[
         f("action", Str), f("apiVersion", Str), f("count", Int), f("eventTime", D(607)),
-        f("firstTimestamp", D(616)), f("involvedObject", D(269)), f("kind", Str), f("lastTimestamp", D(616)),
-        f("message", Str), f("metadata", D(608)), f("reason", Str), f("related", D(269)),
-        f("reportingComponent", Str), f("reportingInstance", Str), f("series", D(214)), f("source", D(215)),
-        f("type", Str),
+        f("firstTimestamp", D(616)), dflt("involvedObject", D(269), "{}"), f("kind", Str),
+        f("lastTimestamp", D(616)), f("message", Str), dflt("metadata", D(608), "{}"), f("reason", Str),
+        f("related", D(269)), f("reportingComponent", Str), f("reportingInstance", Str), f("series", D(214)),
+        dflt("source", D(215), "{}"), f("type", Str),
     ]),
     /* 214 */ s("io.k8s.api.core.v1.EventSeries", false, None, &[
         f("count", Int), f("lastObservedTime", D(607)),
@@ -873,7 +896,7 @@ pub static DEFINITIONS: &[Definition] = &[
         f("exec", D(216)), f("httpGet", D(226)), f("sleep", D(338)), f("tcpSocket", D(342)),
     ]),
     /* 237 */ s("io.k8s.api.core.v1.LimitRange", false, Some(("", "v1", "LimitRange")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(239)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(239), "{}"),
     ]),
     /* 238 */ s("io.k8s.api.core.v1.LimitRangeItem", false, None, &[
         m("default", M(&D(592)), MapType::Granular), m("defaultRequest", M(&D(592)), MapType::Granular),
@@ -905,7 +928,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("path", Str), f("readOnly", Bool), f("server", Str),
     ]),
     /* 247 */ s("io.k8s.api.core.v1.Namespace", false, Some(("", "v1", "Namespace")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(249)), f("status", D(250)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(249), "{}"),
+        dflt("status", D(250), "{}"),
     ]),
     /* 248 */ s("io.k8s.api.core.v1.NamespaceCondition", false, None, &[
         f("lastTransitionTime", D(616)), f("message", Str), f("reason", Str), f("status", Str),
@@ -918,7 +942,8 @@ pub static DEFINITIONS: &[Definition] = &[
         l("conditions", L(&D(248)), ListType::Map(&["type"])), f("phase", Str),
     ]),
     /* 251 */ s("io.k8s.api.core.v1.Node", false, Some(("", "v1", "Node")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(264)), f("status", D(265)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(264), "{}"),
+        dflt("status", D(265), "{}"),
     ]),
     /* 252 */ s("io.k8s.api.core.v1.NodeAddress", false, None, &[
         f("address", Str), f("type", Str),
@@ -938,7 +963,7 @@ pub static DEFINITIONS: &[Definition] = &[
         f("active", D(255)), f("assigned", D(255)), f("error", Str), f("lastKnownGood", D(255)),
     ]),
     /* 257 */ s("io.k8s.api.core.v1.NodeDaemonEndpoints", false, None, &[
-        f("kubeletEndpoint", D(199)),
+        dflt("kubeletEndpoint", D(199), "{}"),
     ]),
     /* 258 */ s("io.k8s.api.core.v1.NodeFeatures", false, None, &[
         f("supplementalGroupsPolicy", Bool),
@@ -966,8 +991,8 @@ pub static DEFINITIONS: &[Definition] = &[
     /* 265 */ s("io.k8s.api.core.v1.NodeStatus", false, None, &[
         l("addresses", L(&D(252)), ListType::Map(&["type"])), m("allocatable", M(&D(592)), MapType::Granular),
         m("capacity", M(&D(592)), MapType::Granular), l("conditions", L(&D(254)), ListType::Map(&["type"])),
-        f("config", D(256)), f("daemonEndpoints", D(257)), f("features", D(258)),
-        l("images", L(&D(190)), ListType::Atomic), f("nodeInfo", D(267)), f("phase", Str),
+        f("config", D(256)), dflt("daemonEndpoints", D(257), "{}"), f("features", D(258)),
+        l("images", L(&D(190)), ListType::Atomic), dflt("nodeInfo", D(267), "{}"), f("phase", Str),
         l("runtimeHandlers", L(&D(259)), ListType::Atomic),
         l("volumesAttached", L(&D(167)), ListType::Atomic), l("volumesInUse", L(&Str), ListType::Atomic),
     ]),
@@ -987,10 +1012,12 @@ pub static DEFINITIONS: &[Definition] = &[
         f("resourceVersion", Str), f("uid", Str),
     ]),
     /* 270 */ s("io.k8s.api.core.v1.PersistentVolume", false, Some(("", "v1", "PersistentVolume")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(277)), f("status", D(278)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(277), "{}"),
+        dflt("status", D(278), "{}"),
     ]),
     /* 271 */ s("io.k8s.api.core.v1.PersistentVolumeClaim", false, Some(("", "v1", "PersistentVolumeClaim")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(273)), f("status", D(274)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(273), "{}"),
+        dflt("status", D(274), "{}"),
     ]),
     /* 272 */ s("io.k8s.api.core.v1.PersistentVolumeClaimCondition", false, None, &[
         f("lastProbeTime", D(616)), f("lastTransitionTime", D(616)), f("message", Str), f("reason", Str),
@@ -998,7 +1025,7 @@ pub static DEFINITIONS: &[Definition] = &[
     ]),
     /* 273 */ s("io.k8s.api.core.v1.PersistentVolumeClaimSpec", false, None, &[
         l("accessModes", L(&Str), ListType::Atomic), f("dataSource", D(348)), f("dataSourceRef", D(349)),
-        f("resources", D(356)), f("selector", D(603)), f("storageClassName", Str),
+        dflt("resources", D(356), "{}"), f("selector", D(603)), f("storageClassName", Str),
         f("volumeAttributesClassName", Str), f("volumeMode", Str), f("volumeName", Str),
     ]),
     /* 274 */ s("io.k8s.api.core.v1.PersistentVolumeClaimStatus", false, None, &[
@@ -1009,7 +1036,7 @@ pub static DEFINITIONS: &[Definition] = &[
         f("modifyVolumeStatus", D(245)), f("phase", Str),
     ]),
     /* 275 */ s("io.k8s.api.core.v1.PersistentVolumeClaimTemplate", false, None, &[
-        f("metadata", D(608)), f("spec", D(273)),
+        dflt("metadata", D(608), "{}"), dflt("spec", D(273), "{}"),
     ]),
     /* 276 */ s("io.k8s.api.core.v1.PersistentVolumeClaimVolumeSource", false, None, &[
         f("claimName", Str), f("readOnly", Bool),
@@ -1033,7 +1060,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("fsType", Str), f("pdID", Str),
     ]),
     /* 280 */ s("io.k8s.api.core.v1.Pod", false, Some(("", "v1", "Pod")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(294)), f("status", D(295)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(294), "{}"),
+        dflt("status", D(295), "{}"),
     ]),
     /* 281 */ s("io.k8s.api.core.v1.PodAffinity", false, None, &[
         l("preferredDuringSchedulingIgnoredDuringExecution", L(&D(358)), ListType::Atomic),
@@ -1115,10 +1143,10 @@ pub static DEFINITIONS: &[Definition] = &[
         f("startTime", D(616)),
     ]),
     /* 296 */ s("io.k8s.api.core.v1.PodTemplate", false, Some(("", "v1", "PodTemplate")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("template", D(297)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("template", D(297), "{}"),
     ]),
     /* 297 */ s("io.k8s.api.core.v1.PodTemplateSpec", false, None, &[
-        f("metadata", D(608)), f("spec", D(294)),
+        dflt("metadata", D(608), "{}"), dflt("spec", D(294), "{}"),
     ]),
     /* 298 */ s("io.k8s.api.core.v1.PortStatus", false, None, &[
         f("error", Str), f("port", Int), f("protocol", Str),
@@ -1127,7 +1155,7 @@ pub static DEFINITIONS: &[Definition] = &[
         f("fsType", Str), f("readOnly", Bool), f("volumeID", Str),
     ]),
     /* 300 */ s("io.k8s.api.core.v1.PreferredSchedulingTerm", false, None, &[
-        f("preference", D(263)), f("weight", Int),
+        dflt("preference", D(263), "{}"), f("weight", Int),
     ]),
     /* 301 */ s("io.k8s.api.core.v1.Probe", false, None, &[
         f("exec", D(216)), f("failureThreshold", Int), f("grpc", D(222)), f("httpGet", D(226)),
@@ -1150,7 +1178,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("pool", Str), f("readOnly", Bool), f("secretRef", D(243)), f("user", Str),
     ]),
     /* 306 */ s("io.k8s.api.core.v1.ReplicationController", false, Some(("", "v1", "ReplicationController")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(308)), f("status", D(309)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(308), "{}"),
+        dflt("status", D(309), "{}"),
     ]),
     /* 307 */ s("io.k8s.api.core.v1.ReplicationControllerCondition", false, None, &[
         f("lastTransitionTime", D(616)), f("message", Str), f("reason", Str), f("status", Str),
@@ -1175,7 +1204,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("health", Str), f("resourceID", Str),
     ]),
     /* 313 */ s("io.k8s.api.core.v1.ResourceQuota", false, Some(("", "v1", "ResourceQuota")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(314)), f("status", D(315)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(314), "{}"),
+        dflt("status", D(315), "{}"),
     ]),
     /* 314 */ s("io.k8s.api.core.v1.ResourceQuotaSpec", false, None, &[
         m("hard", M(&D(592)), MapType::Granular), f("scopeSelector", D(321)),
@@ -1215,7 +1245,7 @@ pub static DEFINITIONS: &[Definition] = &[
     ]),
     /* 324 */ s("io.k8s.api.core.v1.Secret", false, Some(("", "v1", "Secret")), &[
         f("apiVersion", Str), m("data", M(&Str), MapType::Granular), f("immutable", Bool), f("kind", Str),
-        f("metadata", D(608)), m("stringData", M(&Str), MapType::Granular), f("type", Str),
+        dflt("metadata", D(608), "{}"), m("stringData", M(&Str), MapType::Granular), f("type", Str),
     ]),
     /* 325 */ s("io.k8s.api.core.v1.SecretEnvSource", false, None, &[
         f("name", Str), f("optional", Bool),
@@ -1240,11 +1270,12 @@ pub static DEFINITIONS: &[Definition] = &[
         f("seccompProfile", D(323)), f("windowsOptions", D(359)),
     ]),
     /* 331 */ s("io.k8s.api.core.v1.Service", false, Some(("", "v1", "Service")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(335)), f("status", D(336)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(335), "{}"),
+        dflt("status", D(336), "{}"),
     ]),
     /* 332 */ s("io.k8s.api.core.v1.ServiceAccount", false, Some(("", "v1", "ServiceAccount")), &[
         f("apiVersion", Str), f("automountServiceAccountToken", Bool),
-        l("imagePullSecrets", L(&D(243)), ListType::Atomic), f("kind", Str), f("metadata", D(608)),
+        l("imagePullSecrets", L(&D(243)), ListType::Atomic), f("kind", Str), dflt("metadata", D(608), "{}"),
         l("secrets", L(&D(269)), ListType::Map(&["name"])),
     ]),
     /* 333 */ s("io.k8s.api.core.v1.ServiceAccountTokenProjection", false, None, &[
@@ -1266,7 +1297,7 @@ pub static DEFINITIONS: &[Definition] = &[
         f("sessionAffinityConfig", D(337)), f("trafficDistribution", Str), f("type", Str),
     ]),
     /* 336 */ s("io.k8s.api.core.v1.ServiceStatus", false, None, &[
-        l("conditions", L(&D(598)), ListType::Map(&["type"])), f("loadBalancer", D(242)),
+        l("conditions", L(&D(598)), ListType::Map(&["type"])), dflt("loadBalancer", D(242), "{}"),
     ]),
     /* 337 */ s("io.k8s.api.core.v1.SessionAffinityConfig", false, None, &[
         f("clientIP", D(179)),
@@ -1345,14 +1376,14 @@ pub static DEFINITIONS: &[Definition] = &[
         f("fsType", Str), f("storagePolicyID", Str), f("storagePolicyName", Str), f("volumePath", Str),
     ]),
     /* 358 */ s("io.k8s.api.core.v1.WeightedPodAffinityTerm", false, None, &[
-        f("podAffinityTerm", D(282)), f("weight", Int),
+        dflt("podAffinityTerm", D(282), "{}"), f("weight", Int),
     ]),
     /* 359 */ s("io.k8s.api.core.v1.WindowsSecurityContextOptions", false, None, &[
         f("gmsaCredentialSpec", Str), f("gmsaCredentialSpecName", Str), f("hostProcess", Bool),
         f("runAsUserName", Str),
     ]),
     /* 360 */ s("io.k8s.api.discovery.v1.Endpoint", false, None, &[
-        l("addresses", L(&Str), ListType::Set), f("conditions", D(361)),
+        l("addresses", L(&Str), ListType::Set), dflt("conditions", D(361), "{}"),
         m("deprecatedTopology", M(&Str), MapType::Granular), f("hints", D(362)), f("hostname", Str),
         f("nodeName", Str), f("targetRef", D(269)), f("zone", Str),
     ]),
@@ -1367,7 +1398,7 @@ pub static DEFINITIONS: &[Definition] = &[
     ]),
     /* 364 */ s("io.k8s.api.discovery.v1.EndpointSlice", false, Some(("discovery.k8s.io", "v1", "EndpointSlice")), &[
         f("addressType", Str), f("apiVersion", Str), l("endpoints", L(&D(360)), ListType::Atomic),
-        f("kind", Str), f("metadata", D(608)), l("ports", L(&D(363)), ListType::Atomic),
+        f("kind", Str), dflt("metadata", D(608), "{}"), l("ports", L(&D(363)), ListType::Atomic),
     ]),
     /* 365 */ s("io.k8s.api.discovery.v1.ForNode", false, None, &[
         f("name", Str),
@@ -1378,9 +1409,10 @@ pub static DEFINITIONS: &[Definition] = &[
     /* 367 */ s("io.k8s.api.events.v1.Event", false, Some(("events.k8s.io", "v1", "Event")), &[
         f("action", Str), f("apiVersion", Str), f("deprecatedCount", Int),
         f("deprecatedFirstTimestamp", D(616)), f("deprecatedLastTimestamp", D(616)),
-        f("deprecatedSource", D(215)), f("eventTime", D(607)), f("kind", Str), f("metadata", D(608)),
-        f("note", Str), f("reason", Str), f("regarding", D(269)), f("related", D(269)),
-        f("reportingController", Str), f("reportingInstance", Str), f("series", D(368)), f("type", Str),
+        dflt("deprecatedSource", D(215), "{}"), f("eventTime", D(607)), f("kind", Str),
+        dflt("metadata", D(608), "{}"), f("note", Str), f("reason", Str), dflt("regarding", D(269), "{}"),
+        f("related", D(269)), f("reportingController", Str), f("reportingInstance", Str), f("series", D(368)),
+        f("type", Str),
     ]),
     /* 368 */ s("io.k8s.api.events.v1.EventSeries", false, None, &[
         f("count", Int), f("lastObservedTime", D(607)),
@@ -1392,7 +1424,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("type", Str),
     ]),
     /* 371 */ s("io.k8s.api.flowcontrol.v1.FlowSchema", false, Some(("flowcontrol.apiserver.k8s.io", "v1", "FlowSchema")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(373)), f("status", D(374)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(373), "{}"),
+        dflt("status", D(374), "{}"),
     ]),
     /* 372 */ s("io.k8s.api.flowcontrol.v1.FlowSchemaCondition", false, None, &[
         f("lastTransitionTime", D(616)), f("message", Str), f("reason", Str), f("status", Str),
@@ -1423,7 +1456,8 @@ pub static DEFINITIONS: &[Definition] = &[
         l("subjects", L(&D(388)), ListType::Atomic),
     ]),
     /* 380 */ s("io.k8s.api.flowcontrol.v1.PriorityLevelConfiguration", false, Some(("flowcontrol.apiserver.k8s.io", "v1", "PriorityLevelConfiguration")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(383)), f("status", D(384)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(383), "{}"),
+        dflt("status", D(384), "{}"),
     ]),
     /* 381 */ s("io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationCondition", false, None, &[
         f("lastTransitionTime", D(616)), f("message", Str), f("reason", Str), f("status", Str),
@@ -1456,13 +1490,13 @@ pub static DEFINITIONS: &[Definition] = &[
         f("name", Str),
     ]),
     /* 390 */ s("io.k8s.api.networking.v1.HTTPIngressPath", false, None, &[
-        f("backend", D(396)), f("path", Str), f("pathType", Str),
+        dflt("backend", D(396), "{}"), f("path", Str), f("pathType", Str),
     ]),
     /* 391 */ s("io.k8s.api.networking.v1.HTTPIngressRuleValue", false, None, &[
         l("paths", L(&D(390)), ListType::Atomic),
     ]),
     /* 392 */ s("io.k8s.api.networking.v1.IPAddress", false, Some(("networking.k8s.io", "v1", "IPAddress")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(393)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(393), "{}"),
     ]),
     /* 393 */ s("io.k8s.api.networking.v1.IPAddressSpec", false, None, &[
         f("parentRef", D(414)),
@@ -1471,13 +1505,14 @@ pub static DEFINITIONS: &[Definition] = &[
         f("cidr", Str), l("except", L(&Str), ListType::Atomic),
     ]),
     /* 395 */ s("io.k8s.api.networking.v1.Ingress", false, Some(("networking.k8s.io", "v1", "Ingress")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(405)), f("status", D(406)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(405), "{}"),
+        dflt("status", D(406), "{}"),
     ]),
     /* 396 */ s("io.k8s.api.networking.v1.IngressBackend", false, None, &[
         f("resource", D(348)), f("service", D(404)),
     ]),
     /* 397 */ s("io.k8s.api.networking.v1.IngressClass", false, Some(("networking.k8s.io", "v1", "IngressClass")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(399)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(399), "{}"),
     ]),
     /* 398 */ s("io.k8s.api.networking.v1.IngressClassParametersReference", false, None, &[
         f("apiGroup", Str), f("kind", Str), f("name", Str), f("namespace", Str), f("scope", Str),
@@ -1498,20 +1533,20 @@ pub static DEFINITIONS: &[Definition] = &[
         f("host", Str), f("http", D(391)),
     ]),
     /* 404 */ s("io.k8s.api.networking.v1.IngressServiceBackend", false, None, &[
-        f("name", Str), f("port", D(415)),
+        f("name", Str), dflt("port", D(415), "{}"),
     ]),
     /* 405 */ s("io.k8s.api.networking.v1.IngressSpec", false, None, &[
         f("defaultBackend", D(396)), f("ingressClassName", Str), l("rules", L(&D(403)), ListType::Atomic),
         l("tls", L(&D(407)), ListType::Atomic),
     ]),
     /* 406 */ s("io.k8s.api.networking.v1.IngressStatus", false, None, &[
-        f("loadBalancer", D(401)),
+        dflt("loadBalancer", D(401), "{}"),
     ]),
     /* 407 */ s("io.k8s.api.networking.v1.IngressTLS", false, None, &[
         l("hosts", L(&Str), ListType::Atomic), f("secretName", Str),
     ]),
     /* 408 */ s("io.k8s.api.networking.v1.NetworkPolicy", false, Some(("networking.k8s.io", "v1", "NetworkPolicy")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(413)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(413), "{}"),
     ]),
     /* 409 */ s("io.k8s.api.networking.v1.NetworkPolicyEgressRule", false, None, &[
         l("ports", L(&D(412)), ListType::Atomic), l("to", L(&D(411)), ListType::Atomic),
@@ -1536,7 +1571,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("name", Str), f("number", Int),
     ]),
     /* 416 */ s("io.k8s.api.networking.v1.ServiceCIDR", false, Some(("networking.k8s.io", "v1", "ServiceCIDR")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(417)), f("status", D(418)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(417), "{}"),
+        dflt("status", D(418), "{}"),
     ]),
     /* 417 */ s("io.k8s.api.networking.v1.ServiceCIDRSpec", false, None, &[
         l("cidrs", L(&Str), ListType::Atomic),
@@ -1545,7 +1581,7 @@ pub static DEFINITIONS: &[Definition] = &[
         l("conditions", L(&D(598)), ListType::Map(&["type"])),
     ]),
     /* 419 */ s("io.k8s.api.networking.v1beta1.IPAddress", false, Some(("networking.k8s.io", "v1beta1", "IPAddress")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(420)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(420), "{}"),
     ]),
     /* 420 */ s("io.k8s.api.networking.v1beta1.IPAddressSpec", false, None, &[
         f("parentRef", D(421)),
@@ -1554,7 +1590,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("group", Str), f("name", Str), f("namespace", Str), f("resource", Str),
     ]),
     /* 422 */ s("io.k8s.api.networking.v1beta1.ServiceCIDR", false, Some(("networking.k8s.io", "v1beta1", "ServiceCIDR")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(423)), f("status", D(424)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(423), "{}"),
+        dflt("status", D(424), "{}"),
     ]),
     /* 423 */ s("io.k8s.api.networking.v1beta1.ServiceCIDRSpec", false, None, &[
         l("cidrs", L(&Str), ListType::Atomic),
@@ -1566,17 +1603,18 @@ pub static DEFINITIONS: &[Definition] = &[
         m("podFixed", M(&D(592)), MapType::Granular),
     ]),
     /* 426 */ s("io.k8s.api.node.v1.RuntimeClass", false, Some(("node.k8s.io", "v1", "RuntimeClass")), &[
-        f("apiVersion", Str), f("handler", Str), f("kind", Str), f("metadata", D(608)), f("overhead", D(425)),
-        f("scheduling", D(427)),
+        f("apiVersion", Str), f("handler", Str), f("kind", Str), dflt("metadata", D(608), "{}"),
+        f("overhead", D(425)), f("scheduling", D(427)),
     ]),
     /* 427 */ s("io.k8s.api.node.v1.Scheduling", false, None, &[
         m("nodeSelector", M(&Str), MapType::Atomic), l("tolerations", L(&D(344)), ListType::Atomic),
     ]),
     /* 428 */ s("io.k8s.api.policy.v1.Eviction", false, Some(("policy", "v1", "Eviction")), &[
-        f("apiVersion", Str), f("deleteOptions", D(599)), f("kind", Str), f("metadata", D(608)),
+        f("apiVersion", Str), f("deleteOptions", D(599)), f("kind", Str), dflt("metadata", D(608), "{}"),
     ]),
     /* 429 */ s("io.k8s.api.policy.v1.PodDisruptionBudget", false, Some(("policy", "v1", "PodDisruptionBudget")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(430)), f("status", D(431)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(430), "{}"),
+        dflt("status", D(431), "{}"),
     ]),
     /* 430 */ s("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", false, None, &[
         f("maxUnavailable", D(619)), f("minAvailable", D(619)), f("selector", D(603)),
@@ -1591,11 +1629,11 @@ pub static DEFINITIONS: &[Definition] = &[
         l("clusterRoleSelectors", L(&D(603)), ListType::Atomic),
     ]),
     /* 433 */ s("io.k8s.api.rbac.v1.ClusterRole", false, Some(("rbac.authorization.k8s.io", "v1", "ClusterRole")), &[
-        f("aggregationRule", D(432)), f("apiVersion", Str), f("kind", Str), f("metadata", D(608)),
+        f("aggregationRule", D(432)), f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"),
         l("rules", L(&D(435)), ListType::Atomic),
     ]),
     /* 434 */ s("io.k8s.api.rbac.v1.ClusterRoleBinding", false, Some(("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("roleRef", D(438)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("roleRef", D(438), "{}"),
         l("subjects", L(&D(439)), ListType::Atomic),
     ]),
     /* 435 */ s("io.k8s.api.rbac.v1.PolicyRule", false, None, &[
@@ -1604,10 +1642,11 @@ pub static DEFINITIONS: &[Definition] = &[
         l("verbs", L(&Str), ListType::Atomic),
     ]),
     /* 436 */ s("io.k8s.api.rbac.v1.Role", false, Some(("rbac.authorization.k8s.io", "v1", "Role")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), l("rules", L(&D(435)), ListType::Atomic),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"),
+        l("rules", L(&D(435)), ListType::Atomic),
     ]),
     /* 437 */ s("io.k8s.api.rbac.v1.RoleBinding", false, Some(("rbac.authorization.k8s.io", "v1", "RoleBinding")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("roleRef", D(438)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("roleRef", D(438), "{}"),
         l("subjects", L(&D(439)), ListType::Atomic),
     ]),
     /* 438 */ s("io.k8s.api.rbac.v1.RoleRef", true, None, &[
@@ -1657,7 +1696,7 @@ pub static DEFINITIONS: &[Definition] = &[
         f("opaque", D(467)), l("requests", L(&Str), ListType::Atomic),
     ]),
     /* 452 */ s("io.k8s.api.resource.v1alpha3.DeviceClass", false, Some(("resource.k8s.io", "v1alpha3", "DeviceClass")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(454)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(454), "{}"),
     ]),
     /* 453 */ s("io.k8s.api.resource.v1alpha3.DeviceClassConfiguration", false, None, &[
         f("opaque", D(467)),
@@ -1691,7 +1730,7 @@ pub static DEFINITIONS: &[Definition] = &[
         f("effect", Str), f("key", Str), f("timeAdded", D(616)), f("value", Str),
     ]),
     /* 462 */ s("io.k8s.api.resource.v1alpha3.DeviceTaintRule", false, Some(("resource.k8s.io", "v1alpha3", "DeviceTaintRule")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(463)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(463), "{}"),
     ]),
     /* 463 */ s("io.k8s.api.resource.v1alpha3.DeviceTaintRuleSpec", false, None, &[
         f("deviceSelector", D(464)), f("taint", D(461)),
@@ -1710,7 +1749,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("driver", Str), f("parameters", D(618)),
     ]),
     /* 468 */ s("io.k8s.api.resource.v1alpha3.ResourceClaim", false, Some(("resource.k8s.io", "v1alpha3", "ResourceClaim")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(470)), f("status", D(471)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(470), "{}"),
+        dflt("status", D(471), "{}"),
     ]),
     /* 469 */ s("io.k8s.api.resource.v1alpha3.ResourceClaimConsumerReference", false, None, &[
         f("apiGroup", Str), f("name", Str), f("resource", Str), f("uid", Str),
@@ -1723,16 +1763,16 @@ pub static DEFINITIONS: &[Definition] = &[
         l("reservedFor", L(&D(469)), ListType::Map(&["uid"])),
     ]),
     /* 472 */ s("io.k8s.api.resource.v1alpha3.ResourceClaimTemplate", false, Some(("resource.k8s.io", "v1alpha3", "ResourceClaimTemplate")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(473)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(473), "{}"),
     ]),
     /* 473 */ s("io.k8s.api.resource.v1alpha3.ResourceClaimTemplateSpec", false, None, &[
-        f("metadata", D(608)), f("spec", D(470)),
+        dflt("metadata", D(608), "{}"), f("spec", D(470)),
     ]),
     /* 474 */ s("io.k8s.api.resource.v1alpha3.ResourcePool", false, None, &[
         f("generation", Int), f("name", Str), f("resourceSliceCount", Int),
     ]),
     /* 475 */ s("io.k8s.api.resource.v1alpha3.ResourceSlice", false, Some(("resource.k8s.io", "v1alpha3", "ResourceSlice")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(476)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(476), "{}"),
     ]),
     /* 476 */ s("io.k8s.api.resource.v1alpha3.ResourceSliceSpec", false, None, &[
         f("allNodes", Bool), l("devices", L(&D(446)), ListType::Atomic), f("driver", Str), f("nodeName", Str),
@@ -1783,7 +1823,7 @@ pub static DEFINITIONS: &[Definition] = &[
         f("opaque", D(502)), l("requests", L(&Str), ListType::Atomic),
     ]),
     /* 490 */ s("io.k8s.api.resource.v1beta1.DeviceClass", false, Some(("resource.k8s.io", "v1beta1", "DeviceClass")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(492)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(492), "{}"),
     ]),
     /* 491 */ s("io.k8s.api.resource.v1beta1.DeviceClassConfiguration", false, None, &[
         f("opaque", D(502)),
@@ -1826,7 +1866,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("driver", Str), f("parameters", D(618)),
     ]),
     /* 503 */ s("io.k8s.api.resource.v1beta1.ResourceClaim", false, Some(("resource.k8s.io", "v1beta1", "ResourceClaim")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(505)), f("status", D(506)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(505), "{}"),
+        dflt("status", D(506), "{}"),
     ]),
     /* 504 */ s("io.k8s.api.resource.v1beta1.ResourceClaimConsumerReference", false, None, &[
         f("apiGroup", Str), f("name", Str), f("resource", Str), f("uid", Str),
@@ -1839,16 +1880,16 @@ pub static DEFINITIONS: &[Definition] = &[
         l("reservedFor", L(&D(504)), ListType::Map(&["uid"])),
     ]),
     /* 507 */ s("io.k8s.api.resource.v1beta1.ResourceClaimTemplate", false, Some(("resource.k8s.io", "v1beta1", "ResourceClaimTemplate")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(508)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(508), "{}"),
     ]),
     /* 508 */ s("io.k8s.api.resource.v1beta1.ResourceClaimTemplateSpec", false, None, &[
-        f("metadata", D(608)), f("spec", D(505)),
+        dflt("metadata", D(608), "{}"), f("spec", D(505)),
     ]),
     /* 509 */ s("io.k8s.api.resource.v1beta1.ResourcePool", false, None, &[
         f("generation", Int), f("name", Str), f("resourceSliceCount", Int),
     ]),
     /* 510 */ s("io.k8s.api.resource.v1beta1.ResourceSlice", false, Some(("resource.k8s.io", "v1beta1", "ResourceSlice")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(511)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(511), "{}"),
     ]),
     /* 511 */ s("io.k8s.api.resource.v1beta1.ResourceSliceSpec", false, None, &[
         f("allNodes", Bool), l("devices", L(&D(483)), ListType::Atomic), f("driver", Str), f("nodeName", Str),
@@ -1897,7 +1938,7 @@ pub static DEFINITIONS: &[Definition] = &[
         f("opaque", D(537)), l("requests", L(&Str), ListType::Atomic),
     ]),
     /* 524 */ s("io.k8s.api.resource.v1beta2.DeviceClass", false, Some(("resource.k8s.io", "v1beta2", "DeviceClass")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(526)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(526), "{}"),
     ]),
     /* 525 */ s("io.k8s.api.resource.v1beta2.DeviceClassConfiguration", false, None, &[
         f("opaque", D(537)),
@@ -1942,7 +1983,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("driver", Str), f("parameters", D(618)),
     ]),
     /* 538 */ s("io.k8s.api.resource.v1beta2.ResourceClaim", false, Some(("resource.k8s.io", "v1beta2", "ResourceClaim")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(540)), f("status", D(541)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(540), "{}"),
+        dflt("status", D(541), "{}"),
     ]),
     /* 539 */ s("io.k8s.api.resource.v1beta2.ResourceClaimConsumerReference", false, None, &[
         f("apiGroup", Str), f("name", Str), f("resource", Str), f("uid", Str),
@@ -1955,16 +1997,16 @@ pub static DEFINITIONS: &[Definition] = &[
         l("reservedFor", L(&D(539)), ListType::Map(&["uid"])),
     ]),
     /* 542 */ s("io.k8s.api.resource.v1beta2.ResourceClaimTemplate", false, Some(("resource.k8s.io", "v1beta2", "ResourceClaimTemplate")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(543)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(543), "{}"),
     ]),
     /* 543 */ s("io.k8s.api.resource.v1beta2.ResourceClaimTemplateSpec", false, None, &[
-        f("metadata", D(608)), f("spec", D(540)),
+        dflt("metadata", D(608), "{}"), f("spec", D(540)),
     ]),
     /* 544 */ s("io.k8s.api.resource.v1beta2.ResourcePool", false, None, &[
         f("generation", Int), f("name", Str), f("resourceSliceCount", Int),
     ]),
     /* 545 */ s("io.k8s.api.resource.v1beta2.ResourceSlice", false, Some(("resource.k8s.io", "v1beta2", "ResourceSlice")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(546)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(546), "{}"),
     ]),
     /* 546 */ s("io.k8s.api.resource.v1beta2.ResourceSliceSpec", false, None, &[
         f("allNodes", Bool), l("devices", L(&D(517)), ListType::Atomic), f("driver", Str), f("nodeName", Str),
@@ -1973,10 +2015,10 @@ pub static DEFINITIONS: &[Definition] = &[
     ]),
     /* 547 */ s("io.k8s.api.scheduling.v1.PriorityClass", false, Some(("scheduling.k8s.io", "v1", "PriorityClass")), &[
         f("apiVersion", Str), f("description", Str), f("globalDefault", Bool), f("kind", Str),
-        f("metadata", D(608)), f("preemptionPolicy", Str), f("value", Int),
+        dflt("metadata", D(608), "{}"), f("preemptionPolicy", Str), f("value", Int),
     ]),
     /* 548 */ s("io.k8s.api.storage.v1.CSIDriver", false, Some(("storage.k8s.io", "v1", "CSIDriver")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(549)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(549), "{}"),
     ]),
     /* 549 */ s("io.k8s.api.storage.v1.CSIDriverSpec", false, None, &[
         f("attachRequired", Bool), f("fsGroupPolicy", Str), f("nodeAllocatableUpdatePeriodSeconds", Int),
@@ -1985,7 +2027,7 @@ pub static DEFINITIONS: &[Definition] = &[
         l("volumeLifecycleModes", L(&Str), ListType::Set),
     ]),
     /* 550 */ s("io.k8s.api.storage.v1.CSINode", false, Some(("storage.k8s.io", "v1", "CSINode")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(552)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(552), "{}"),
     ]),
     /* 551 */ s("io.k8s.api.storage.v1.CSINodeDriver", false, None, &[
         f("allocatable", D(561)), f("name", Str), f("nodeID", Str),
@@ -1996,11 +2038,11 @@ pub static DEFINITIONS: &[Definition] = &[
     ]),
     /* 553 */ s("io.k8s.api.storage.v1.CSIStorageCapacity", false, Some(("storage.k8s.io", "v1", "CSIStorageCapacity")), &[
         f("apiVersion", Str), f("capacity", D(592)), f("kind", Str), f("maximumVolumeSize", D(592)),
-        f("metadata", D(608)), f("nodeTopology", D(603)), f("storageClassName", Str),
+        dflt("metadata", D(608), "{}"), f("nodeTopology", D(603)), f("storageClassName", Str),
     ]),
     /* 554 */ s("io.k8s.api.storage.v1.StorageClass", false, Some(("storage.k8s.io", "v1", "StorageClass")), &[
         f("allowVolumeExpansion", Bool), l("allowedTopologies", L(&D(346)), ListType::Atomic),
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"),
         l("mountOptions", L(&Str), ListType::Atomic), m("parameters", M(&Str), MapType::Granular),
         f("provisioner", Str), f("reclaimPolicy", Str), f("volumeBindingMode", Str),
     ]),
@@ -2008,7 +2050,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("audience", Str), f("expirationSeconds", Int),
     ]),
     /* 556 */ s("io.k8s.api.storage.v1.VolumeAttachment", false, Some(("storage.k8s.io", "v1", "VolumeAttachment")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(558)), f("status", D(559)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(558), "{}"),
+        dflt("status", D(559), "{}"),
     ]),
     /* 557 */ s("io.k8s.api.storage.v1.VolumeAttachmentSource", false, None, &[
         f("inlineVolumeSpec", D(277)), f("persistentVolumeName", Str),
@@ -2027,11 +2070,11 @@ pub static DEFINITIONS: &[Definition] = &[
         f("count", Int),
     ]),
     /* 562 */ s("io.k8s.api.storage.v1alpha1.VolumeAttributesClass", false, Some(("storage.k8s.io", "v1alpha1", "VolumeAttributesClass")), &[
-        f("apiVersion", Str), f("driverName", Str), f("kind", Str), f("metadata", D(608)),
+        f("apiVersion", Str), f("driverName", Str), f("kind", Str), dflt("metadata", D(608), "{}"),
         m("parameters", M(&Str), MapType::Granular),
     ]),
     /* 563 */ s("io.k8s.api.storage.v1beta1.VolumeAttributesClass", false, Some(("storage.k8s.io", "v1beta1", "VolumeAttributesClass")), &[
-        f("apiVersion", Str), f("driverName", Str), f("kind", Str), f("metadata", D(608)),
+        f("apiVersion", Str), f("driverName", Str), f("kind", Str), dflt("metadata", D(608), "{}"),
         m("parameters", M(&Str), MapType::Granular),
     ]),
     /* 564 */ s("io.k8s.api.storagemigration.v1alpha1.GroupVersionResource", false, None, &[
@@ -2041,7 +2084,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("lastUpdateTime", D(616)), f("message", Str), f("reason", Str), f("status", Str), f("type", Str),
     ]),
     /* 566 */ s("io.k8s.api.storagemigration.v1alpha1.StorageVersionMigration", false, Some(("storagemigration.k8s.io", "v1alpha1", "StorageVersionMigration")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(567)), f("status", D(568)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(567), "{}"),
+        dflt("status", D(568), "{}"),
     ]),
     /* 567 */ s("io.k8s.api.storagemigration.v1alpha1.StorageVersionMigrationSpec", false, None, &[
         f("continueToken", Str), f("resource", D(564)),
@@ -2057,7 +2101,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("strategy", Str), f("webhook", D(591)),
     ]),
     /* 571 */ s("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition", false, Some(("apiextensions.k8s.io", "v1", "CustomResourceDefinition")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(574)), f("status", D(575)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(574), "{}"),
+        dflt("status", D(575), "{}"),
     ]),
     /* 572 */ s("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionCondition", false, None, &[
         f("lastTransitionTime", D(616)), f("message", Str), f("reason", Str), f("status", Str),
@@ -2225,7 +2270,8 @@ pub static DEFINITIONS: &[Definition] = &[
         f("platform", Str),
     ]),
     /* 621 */ s("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIService", false, Some(("apiregistration.k8s.io", "v1", "APIService")), &[
-        f("apiVersion", Str), f("kind", Str), f("metadata", D(608)), f("spec", D(623)), f("status", D(624)),
+        f("apiVersion", Str), f("kind", Str), dflt("metadata", D(608), "{}"), dflt("spec", D(623), "{}"),
+        dflt("status", D(624), "{}"),
     ]),
     /* 622 */ s("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.APIServiceCondition", false, None, &[
         f("lastTransitionTime", D(616)), f("message", Str), f("reason", Str), f("status", Str),
