@@ -75,6 +75,17 @@ impl Client {
         )
     }
 
+    /// The User-Agent of in-process requests (it names their field manager): the
+    /// built-in objects are written as `kube-apiserver`, controllers as
+    /// `kube-controller-manager`, as on a Kubernetes cluster.
+    fn user_agent(&self) -> &'static str {
+        if self.user.name.ends_with(":k1s-bootstrap") {
+            "kube-apiserver/v1.33.0 (linux/amd64) kubernetes/k1s"
+        } else {
+            "kube-controller-manager/v1.33.0 (linux/amd64) kubernetes/k1s"
+        }
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -87,6 +98,7 @@ impl Client {
             .uri(uri)
             .header(header::CONTENT_TYPE, content_type)
             .header(header::ACCEPT, "application/json")
+            .header(header::USER_AGENT, self.user_agent())
             .body(Full::new(body))
             .map_err(ApiError::internal)?;
         Ok(self.api.handle(req, &self.user).await)

@@ -42,6 +42,10 @@ pub struct Query {
     pub orphan_dependents: Option<bool>,
     /// `force` (server-side apply).
     pub force: bool,
+    /// The request's `User-Agent` (the default field manager); not a query parameter.
+    pub user_agent: Option<String>,
+    /// Set while a server-side apply writes: its managedFields are already computed.
+    pub applying: bool,
 }
 
 fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {

@@ -1,7 +1,7 @@
 //! `PATCH` bodies applied as the Kubernetes API server applies them: RFC 6902 JSON
 //! patch, RFC 7386 merge patch and strategic merge patch (what `kubectl apply`,
 //! `kubectl patch`, `label`, `annotate`, `scale`, `set image` and `edit` send).
-//! Server-side apply is not implemented yet.
+//! Server-side apply lives in [`crate::apply`].
 
 mod gofmt;
 mod json;

@@ -79,6 +79,7 @@ pub async fn create(api: &Api, path: &ResourcePath, body: Value, query: &Query) 
         obj.remove_meta("generation");
     }
     strategy.default(&mut obj);
+    super::fieldmanager::track(info, "", query, None, &mut obj);
     strategy.prepare_for_create(&mut obj);
     validate_new(sinfo, &obj).map_err(|e| relabel(e, info))?;
     warning::add_all(strategy.warnings_on_create(&obj));

@@ -1,7 +1,9 @@
 //! The REST verbs on resources: dispatch by method, path shape and query.
 
+mod apply;
 mod create;
 mod delete;
+mod fieldmanager;
 mod fieldvalidation;
 pub(crate) mod list;
 mod object;
@@ -40,7 +42,12 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let query = Query::parse(req.uri().query())?;
+    let mut query = Query::parse(req.uri().query())?;
+    query.user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let method = req.method().clone();
     let content_type = req
         .headers()
@@ -97,6 +104,10 @@ where
                 _ => return Err(ApiError::no_route()),
             };
             let bytes = body::read_limited(req.into_body()).await?;
+            if apply::is_apply(content_type.as_deref()) {
+                let (code, obj) = apply::apply_patch(api, &path, &bytes, mode, &query).await?;
+                return Ok(json_response(code, &obj));
+            }
             ok(patch::patch(api, &path, content_type.as_deref(), &bytes, mode, &query).await?)
         }
         (&Method::DELETE, Some(_), None) => {

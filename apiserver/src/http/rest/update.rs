@@ -144,6 +144,7 @@ async fn apply_update(
                 copy_field(&mut obj, old, "status");
             }
             strategy.default(&mut obj);
+            super::fieldmanager::track(info, "", query, Some(old), &mut obj);
             strategy.prepare_for_update(&mut obj, old);
             let mut errors = validation::validate_object_meta(&obj, sinfo);
             errors.extend(validation::validate_object_meta_update(&obj, old));
@@ -158,6 +159,16 @@ async fn apply_update(
         UpdateMode::Status => {
             let mut obj = old.clone();
             copy_field(&mut obj, &new, "status");
+            if query.applying {
+                match new.metadata().and_then(|m| m.get("managedFields")).cloned() {
+                    Some(m) => obj.set_meta("managedFields", m),
+                    None => {
+                        obj.remove_meta("managedFields");
+                    }
+                }
+            } else {
+                super::fieldmanager::track(info, "status", query, Some(old), &mut obj);
+            }
             check_errors(info, &obj, strategy.validate_status_update(&obj, old))?;
             obj
         }
