@@ -124,7 +124,8 @@ pub fn schema_for(kind: &ResourceInfo) -> SchemaRef {
         | ("storage.k8s.io", "StorageClass")
         | ("discovery.k8s.io", "EndpointSlice")
         | ("coordination.k8s.io", "Lease")
-        | ("events.k8s.io", "Event") => &METADATA_ONLY,
+        | ("events.k8s.io", "Event")
+        | ("scheduling.k8s.io", "PriorityClass") => &METADATA_ONLY,
         _ => return SchemaRef::ANY,
     };
     SchemaRef::of(schema)
