@@ -595,6 +595,39 @@ fn component_status_row(cs: &Value, _ctx: &PrintContext) -> Vec<Value> {
     vec![name(cs), Value::from(status), Value::from(message), Value::from(error)]
 }
 
+// ---- the scale subresource ----
+
+/// `NAME DESIRED AVAILABLE AGE` of an `autoscaling/v1` Scale (any `…/scale` subresource).
+pub const SCALE: Printer = Printer {
+    columns: &[
+        Column {
+            format: "",
+            ..Column::name()
+        },
+        Column::new(
+            "Desired",
+            "integer",
+            "replicas is the desired number of instances for the scaled object.",
+        ),
+        Column::new(
+            "Available",
+            "integer",
+            "replicas is the actual number of observed instances of the scaled object.",
+        ),
+        Column::age(),
+    ],
+    row: scale_row,
+};
+
+fn scale_row(scale: &Value, ctx: &PrintContext) -> Vec<Value> {
+    vec![
+        name(scale),
+        Value::from(cells::int_at(&scale["spec"]["replicas"])),
+        Value::from(cells::int_at(&scale["status"]["replicas"])),
+        age(scale, ctx),
+    ]
+}
+
 #[cfg(test)]
 #[path = "core_tests.rs"]
 mod tests;

@@ -349,3 +349,13 @@ fn limitranges_use_the_default_columns() {
     assert!(printer("limitranges").is_none());
     assert!(printer("bindings").is_none());
 }
+
+#[test]
+fn scale() {
+    let s = json!({"kind": "Scale", "metadata": meta("web"), "spec": {"replicas": 3}, "status": {"replicas": 2}});
+    assert_eq!(
+        (SCALE.row)(&s, &ctx()),
+        vec![json!("web"), json!(3), json!(2), json!("2m")]
+    );
+    assert_eq!(SCALE.columns[0].format, "");
+}
