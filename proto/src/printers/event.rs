@@ -59,6 +59,8 @@ struct Fields<'a> {
     last: &'a Value,
     count: &'a Value,
     source: &'a Value,
+    /// `reportingComponent` in core/v1, `reportingController` in events.k8s.io/v1.
+    controller: &'a Value,
 }
 
 fn fields(ev: &Value) -> Fields<'_> {
@@ -74,6 +76,7 @@ fn fields(ev: &Value) -> Fields<'_> {
             last: &ev["deprecatedLastTimestamp"],
             count: &ev["deprecatedCount"],
             source: &ev["deprecatedSource"],
+            controller: &ev["reportingController"],
         }
     } else {
         Fields {
@@ -83,14 +86,15 @@ fn fields(ev: &Value) -> Fields<'_> {
             last: &ev["lastTimestamp"],
             count: &ev["count"],
             source: &ev["source"],
+            controller: &ev["reportingComponent"],
         }
     }
 }
 
-/// `component, host`, taking reportingController/reportingInstance when the source is empty.
-fn source(ev: &Value, source: &Value) -> String {
-    let component = cells::str_or(&source["component"], str_at(&ev["reportingController"]));
-    let host = cells::str_or(&source["host"], str_at(&ev["reportingInstance"]));
+/// `component, host`, taking the reporting controller and instance when the source is empty.
+fn source(ev: &Value, f: &Fields<'_>) -> String {
+    let component = cells::str_or(&f.source["component"], str_at(f.controller));
+    let host = cells::str_or(&f.source["host"], str_at(&ev["reportingInstance"]));
     if host.is_empty() {
         component.to_string()
     } else {
@@ -129,7 +133,7 @@ fn row(ev: &Value, ctx: &PrintContext) -> Vec<Value> {
         ev["reason"].as_str().map_or(Value::from(""), Value::from),
         Value::from(target),
         Value::from(str_at(&f.involved["fieldPath"])),
-        Value::from(source(ev, f.source)),
+        Value::from(source(ev, &f)),
         Value::from(str_at(f.message).trim()),
         Value::from(first),
         Value::from(count),
@@ -183,7 +187,7 @@ mod tests {
             "metadata": {"name": "e"},
             "involvedObject": {"kind": "Node"},
             "eventTime": "2025-01-01T00:08:00.000000Z",
-            "reportingController": "k1s", "reportingInstance": "",
+            "reportingComponent": "k1s", "reportingInstance": "",
         });
         let cells = row(&ev, &ctx());
         assert_eq!(cells[0], json!("2m"));
@@ -195,12 +199,13 @@ mod tests {
         let series = json!({
             "apiVersion": "events.k8s.io/v1", "metadata": {"name": "e"},
             "regarding": {"kind": "Pod", "name": "p"}, "note": "hi", "reason": "R", "type": "Warning",
-            "eventTime": "2025-01-01T00:00:00.000000Z",
+            "eventTime": "2025-01-01T00:00:00.000000Z", "reportingController": "ctl", "reportingInstance": "ctl-1",
             "series": {"count": 7, "lastObservedTime": "2025-01-01T00:09:30.000000Z"},
         });
         let cells = row(&series, &ctx());
         assert_eq!(cells[0], json!("30s"));
         assert_eq!(cells[3], json!("pod/p"));
+        assert_eq!(cells[5], json!("ctl, ctl-1"));
         assert_eq!(cells[6], json!("hi"));
         assert_eq!(cells[7], json!("10m"));
         assert_eq!(cells[8], json!(7));
