@@ -40,6 +40,15 @@ pub enum Bench {
         #[arg(long, default_value_t = 100)]
         watchers: usize,
     },
+    /// `list pods` as plain JSON against the same list as a Table (what kubectl asks for).
+    Tables {
+        /// Pods to create (each with a running status, as a node reports it).
+        #[arg(long, default_value_t = 1000)]
+        pods: usize,
+        /// List requests per representation, interleaved.
+        #[arg(long, default_value_t = 200)]
+        iterations: usize,
+    },
     /// Store growth and disk writes with one Lease renewed every 10 s.
     Churn {
         /// Minutes to run.
@@ -62,6 +71,7 @@ pub fn run(bench: Bench) -> Result<()> {
                 seconds,
                 watchers,
             } => api(clients, Duration::from_secs(seconds), watchers).await,
+            Bench::Tables { pods, iterations } => tables(pods, iterations).await,
             Bench::Churn { minutes, interval } => churn(minutes, Duration::from_secs(interval)).await,
         }
     })
@@ -146,12 +156,26 @@ impl Conn {
     }
 
     async fn send(&mut self, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Bytes)> {
+        self.send_as(method, path, body, "application/json", "application/json")
+            .await
+    }
+
+    /// Sends with the given `Content-Type` and `Accept`.
+    async fn send_as(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        content_type: &str,
+        accept: &str,
+    ) -> Result<(u16, Bytes)> {
         let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
         let req = Request::builder()
             .method(method)
             .uri(path)
             .header("host", "localhost")
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
+            .header("accept", accept)
             .body(Full::new(bytes))?;
         self.sender.ready().await?;
         let resp = self.sender.send_request(req).await?;
@@ -558,4 +582,144 @@ async fn churn(minutes: u64, interval: Duration) -> Result<()> {
     );
     server.stop()?;
     Ok(())
+}
+
+/// What `kubectl get` sends in `Accept`.
+const KUBECTL_TABLE_ACCEPT: &str =
+    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+
+/// A pod as a node reports it once running: two containers, one restarted.
+fn bench_pod(i: usize) -> (Value, Value) {
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("pod-{i}"), "labels": {"app": "bench", "shard": (i % 10).to_string()}},
+        "spec": {"nodeName": "bench-node", "containers": [
+            {"name": "app", "image": "registry.example/app:1.0", "ports": [{"containerPort": 8080}],
+             "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}},
+            {"name": "sidecar", "image": "registry.example/proxy:2.3"}
+        ]}
+    });
+    let running = |name: &str, restarts: i64| {
+        json!({"name": name, "image": "registry.example/app:1.0", "imageID": "sha256:0123", "ready": true,
+               "started": true, "restartCount": restarts, "containerID": "containerd://abc",
+               "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
+               "lastState": if restarts > 0 {
+                   json!({"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": "2025-12-31T23:59:00Z"}})
+               } else { json!({}) }})
+    };
+    let ip = format!("10.42.{}.{}", i / 250, i % 250 + 2);
+    let status = json!({"status": {
+        "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "192.168.1.10",
+        "startTime": "2026-01-01T00:00:00Z",
+        "conditions": [{"type": "Initialized", "status": "True"}, {"type": "Ready", "status": "True"},
+                       {"type": "ContainersReady", "status": "True"}, {"type": "PodScheduled", "status": "True"}],
+        "containerStatuses": [running("app", (i % 3) as i64), running("sidecar", 0)]
+    }});
+    (pod, status)
+}
+
+async fn tables(pods: usize, iterations: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = ServerProcess::spawn(dir.path())?;
+    wait_ready(server.port, Instant::now()).await?;
+    let tls = server.tls()?;
+
+    // Create the pods and give them a running status, 16 clients at a time.
+    const WRITERS: usize = 16;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let tls = tls.clone();
+        let port = server.port;
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(port, tls).await?;
+            for i in (w..pods).step_by(WRITERS) {
+                let (pod, status) = bench_pod(i);
+                let (code, body) = conn
+                    .send(Method::POST, "/api/v1/namespaces/default/pods", Some(&pod))
+                    .await?;
+                if code != 201 {
+                    bail!("create answered {code}: {}", String::from_utf8_lossy(&body));
+                }
+                let path = format!("/api/v1/namespaces/default/pods/pod-{i}/status");
+                let (code, body) = conn
+                    .send_as(
+                        Method::PATCH,
+                        &path,
+                        Some(&status),
+                        "application/merge-patch+json",
+                        "application/json",
+                    )
+                    .await?;
+                if code != 200 {
+                    bail!("status patch answered {code}: {}", String::from_utf8_lossy(&body));
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+
+    // Interleave the two representations so drift in the machine's load hits both alike.
+    let mut conn = Conn::open(server.port, tls).await?;
+    let path = "/api/v1/namespaces/default/pods";
+    let mut plain = Vec::with_capacity(iterations);
+    let mut table = Vec::with_capacity(iterations);
+    let (mut plain_bytes, mut table_bytes) = (0, 0);
+    for i in 0..iterations + 5 {
+        let mut order = [
+            ("application/json", &mut plain, &mut plain_bytes),
+            (KUBECTL_TABLE_ACCEPT, &mut table, &mut table_bytes),
+        ];
+        // Alternate which goes first, so neither always follows the other.
+        if i % 2 == 1 {
+            order.reverse();
+        }
+        for (accept, lat, size) in order {
+            let t = Instant::now();
+            let (code, body) = conn
+                .send_as(Method::GET, path, None, "application/json", accept)
+                .await?;
+            let took = t.elapsed();
+            if code != 200 {
+                bail!("list answered {code}");
+            }
+            // The first few rounds warm caches and connections.
+            if i >= 5 {
+                lat.push(took);
+            }
+            *size = body.len();
+        }
+    }
+    let check: Value =
+        serde_json::from_slice(&conn.send_as(Method::GET, path, None, "", KUBECTL_TABLE_ACCEPT).await?.1)?;
+    let rows = check["rows"].as_array().map(Vec::len).unwrap_or(0);
+    if check["kind"] != "Table" || rows != pods {
+        bail!(
+            "expected a Table of {pods} rows, got kind {} with {rows} rows",
+            check["kind"]
+        );
+    }
+    plain.sort();
+    table.sort();
+    let (p50, t50) = (percentile(&plain, 0.5), percentile(&table, 0.5));
+    println!(
+        "list {pods} pods as JSON:  median {} p99 {} ({} bytes, {iterations} lists)",
+        ms(p50),
+        ms(percentile(&plain, 0.99)),
+        plain_bytes
+    );
+    println!(
+        "list {pods} pods as Table: median {} p99 {} ({} bytes, {iterations} lists)",
+        ms(t50),
+        ms(percentile(&table, 0.99)),
+        table_bytes
+    );
+    println!(
+        "Table/JSON: median {:+.1} %, p99 {:+.1} %",
+        (t50.as_secs_f64() / p50.as_secs_f64() - 1.0) * 100.0,
+        (percentile(&table, 0.99).as_secs_f64() / percentile(&plain, 0.99).as_secs_f64() - 1.0) * 100.0
+    );
+    server.stop()
 }

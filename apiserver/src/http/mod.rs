@@ -7,6 +7,7 @@ pub mod openapi;
 pub mod query;
 pub mod rest;
 pub mod route;
+pub mod table;
 pub mod warning;
 pub mod watch;
 

@@ -46,6 +46,8 @@ pub struct Query {
     pub user_agent: Option<String>,
     /// Set while a server-side apply writes: its managedFields are already computed.
     pub applying: bool,
+    /// `includeObject` of Table responses (`None`, `Metadata`, `Object`), checked when a Table is served.
+    pub include_object: Option<String>,
 }
 
 fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {
@@ -91,6 +93,7 @@ impl Query {
                 "gracePeriodSeconds" => q.grace_period_seconds = Some(parse_num("gracePeriodSeconds", v)?),
                 "orphanDependents" => q.orphan_dependents = Some(parse_bool("orphanDependents", v)?),
                 "force" => q.force = parse_bool("force", v)?,
+                "includeObject" => q.include_object = Some(v.to_string()).filter(|s| !s.is_empty()),
                 _ => {}
             }
         }

@@ -18,6 +18,7 @@ use super::query::Query;
 use super::rest::list::{prefix_of, Selection};
 use super::rest::{name_of, to_response};
 use super::route::ResourcePath;
+use super::table::Conversion;
 use super::Body;
 use crate::api::Api;
 use crate::store::{EventType, StoreError, StoreEvent};
@@ -29,19 +30,29 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Buffered events per watcher before the writer waits on a slow client.
 const WATCH_BUFFER: usize = 256;
 
-/// Watch of a collection.
-pub async fn serve(api: &Arc<Api>, path: &ResourcePath, query: &Query) -> Result<Response<Body>, ApiError> {
+/// Watch of a collection; event objects are transformed as `conversion` says.
+pub async fn serve(
+    api: &Arc<Api>,
+    path: &ResourcePath,
+    query: &Query,
+    conversion: Conversion,
+) -> Result<Response<Body>, ApiError> {
     let selection = Selection::from_query(path.info, query)?;
-    start(api, path, query, selection)
+    start(api, path, query, selection, conversion)
 }
 
 /// Watch of one object (`GET …/name?watch=1`).
-pub async fn serve_one(api: &Arc<Api>, path: &ResourcePath, query: &Query) -> Result<Response<Body>, ApiError> {
+pub async fn serve_one(
+    api: &Arc<Api>,
+    path: &ResourcePath,
+    query: &Query,
+    conversion: Conversion,
+) -> Result<Response<Body>, ApiError> {
     let name = name_of(path)?.to_string();
     let selection = Selection::from_query(path.info, query)?.with_name(&name);
     let mut collection = path.clone();
     collection.name = None;
-    start(api, &collection, query, selection)
+    start(api, &collection, query, selection, conversion)
 }
 
 /// One line of a watch stream.
@@ -51,8 +62,42 @@ fn event_line(kind: &str, object: &Value) -> Bytes {
     Bytes::from(line)
 }
 
-fn start(api: &Arc<Api>, path: &ResourcePath, query: &Query, selection: Selection) -> Result<Response<Body>, ApiError> {
+/// Writes the events of one watch, transforming their objects as the client asked
+/// (a Table's column definitions go with the first event only, as in Kubernetes).
+struct EventWriter {
+    conversion: Conversion,
+    info: &'static k1s_proto::ResourceInfo,
+    printer: k1s_proto::printers::Printer,
+    first: bool,
+}
+
+impl EventWriter {
+    fn line(&mut self, kind: &str, object: Value) -> Bytes {
+        if self.conversion.is_plain() {
+            return event_line(kind, &object);
+        }
+        let object = self
+            .conversion
+            .watch_object(self.info, &self.printer, object, self.first);
+        self.first = false;
+        event_line(kind, &object)
+    }
+}
+
+fn start(
+    api: &Arc<Api>,
+    path: &ResourcePath,
+    query: &Query,
+    selection: Selection,
+    conversion: Conversion,
+) -> Result<Response<Body>, ApiError> {
     let info = path.info;
+    let mut writer = EventWriter {
+        conversion,
+        info,
+        printer: k1s_proto::printers::printer_for(info),
+        first: true,
+    };
     let prefix = prefix_of(path);
     let requested = query
         .resource_version
@@ -100,17 +145,17 @@ fn start(api: &Arc<Api>, path: &ResourcePath, query: &Query, selection: Selectio
             Ok(s) => s,
             Err(StoreError::Expired { requested, oldest }) => {
                 let _ = tx
-                    .send(event_line("ERROR", &ApiError::expired(requested, oldest).to_status()))
+                    .send(writer.line("ERROR", ApiError::expired(requested, oldest).to_status()))
                     .await;
                 return;
             }
             Err(e) => {
-                let _ = tx.send(event_line("ERROR", &ApiError::internal(e).to_status())).await;
+                let _ = tx.send(writer.line("ERROR", ApiError::internal(e).to_status())).await;
                 return;
             }
         };
-        for obj in &initial {
-            if tx.send(event_line("ADDED", obj)).await.is_err() {
+        for obj in initial {
+            if tx.send(writer.line("ADDED", obj)).await.is_err() {
                 return;
             }
         }
@@ -120,12 +165,14 @@ fn start(api: &Arc<Api>, path: &ResourcePath, query: &Query, selection: Selectio
             if initial_end {
                 meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
             }
-            event_line(
-                "BOOKMARK",
-                &json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": meta}),
-            )
+            json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": meta})
         };
-        if initial_end_bookmark && tx.send(bookmark(last_rev, true)).await.is_err() {
+        if initial_end_bookmark
+            && tx
+                .send(writer.line("BOOKMARK", bookmark(last_rev, true)))
+                .await
+                .is_err()
+        {
             return;
         }
         let deadline = tokio::time::sleep(timeout);
@@ -137,7 +184,7 @@ fn start(api: &Arc<Api>, path: &ResourcePath, query: &Query, selection: Selectio
                 _ = &mut deadline => return,
                 _ = tx.closed() => return,
                 _ = ticker.tick(), if bookmarks => {
-                    if tx.send(bookmark(last_rev, false)).await.is_err() {
+                    if tx.send(writer.line("BOOKMARK", bookmark(last_rev, false))).await.is_err() {
                         return;
                     }
                 }
@@ -145,7 +192,7 @@ fn start(api: &Arc<Api>, path: &ResourcePath, query: &Query, selection: Selectio
                     Some(Ok(ev)) => {
                         last_rev = ev.revision;
                         if let Some((kind, obj)) = filter_event(info, &selection, &ev) {
-                            if tx.send(event_line(kind, &obj)).await.is_err() {
+                            if tx.send(writer.line(kind, obj)).await.is_err() {
                                 return;
                             }
                         }

@@ -6,7 +6,15 @@
 //! (`Accept: application/json;as=Table;v=v1;g=meta.k8s.io`). Kinds without a printer of
 //! their own get Kubernetes' default columns (`Name`, `Created At`).
 
+//! Each API group has a module `printers/<group>.rs` (core kinds in `core.rs`, the pod
+//! printer in `pod.rs`) exposing `pub fn printer(plural: &str) -> Option<Printer>`;
+//! [`printer_for`] asks them in turn through [`GROUPS`].
+
+pub mod cells;
+pub mod core;
+pub mod event;
 pub mod format;
+pub mod pod;
 
 use serde_json::Value;
 
@@ -114,9 +122,27 @@ pub const DEFAULT: Printer = Printer {
     row: default_row,
 };
 
+/// The printer lookup of one API group: `Some` for the plurals it has columns for.
+pub type GroupPrinters = fn(&str) -> Option<Printer>;
+
+/// Which module prints which API group. `events.k8s.io` events are core events in
+/// another shape (one storage), printed with the core event columns as Kubernetes does.
+pub const GROUPS: &[(&str, GroupPrinters)] = &[("", core::printer), ("events.k8s.io", core::printer)];
+
 /// The printer of a served resource; [`DEFAULT`] when Kubernetes has none for it.
 pub fn printer_for(info: &ResourceInfo) -> Printer {
-    // Each group's module answers for the plurals it knows.
-    let _ = info;
-    DEFAULT
+    GROUPS
+        .iter()
+        .filter(|(group, _)| *group == info.group)
+        .find_map(|(_, printer)| printer(info.plural))
+        .unwrap_or(DEFAULT)
+}
+
+/// The row conditions Kubernetes attaches to a row (only pods that have finished
+/// carry one: `Completed`).
+pub fn row_conditions(info: &ResourceInfo, obj: &Value) -> Option<Value> {
+    match (info.group, info.plural) {
+        ("", "pods") => pod::row_conditions(obj),
+        _ => None,
+    }
 }

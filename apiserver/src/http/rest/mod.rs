@@ -22,6 +22,7 @@ use serde_json::Value;
 use super::body::{self, MediaType};
 use super::query::Query;
 use super::route::ResourcePath;
+use super::table::{self, Conversion};
 use super::{json_response, watch, Body};
 use crate::api::Api;
 use crate::authn::UserInfo;
@@ -55,22 +56,35 @@ where
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let _ = user;
+    // What the response must look like is settled first: 406 before anything is done.
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let conversion = table::negotiate(accept, &query)?;
     let sub = path.subresource.as_deref();
+    let reply = Reply {
+        conversion,
+        info: path.info,
+        printer: if sub == Some("scale") {
+            k1s_proto::printers::core::SCALE
+        } else {
+            k1s_proto::printers::printer_for(path.info)
+        },
+    };
+    let ok = |v: Value| reply.send(StatusCode::OK, v);
     let is_watch = path.legacy_watch || query.watch;
     if path.legacy_watch && method != Method::GET {
         return Err(ApiError::method_not_allowed());
     }
     match (&method, &path.name, sub) {
-        (&Method::GET, None, None) if is_watch => watch::serve(api, &path, &query).await,
+        (&Method::GET, None, None) if is_watch => watch::serve(api, &path, &query, conversion).await,
         (&Method::GET, None, None) => ok(list::list(api, &path, &query)?),
-        (&Method::GET, Some(_), None) if is_watch => watch::serve_one(api, &path, &query).await,
+        (&Method::GET, Some(_), None) if is_watch => watch::serve_one(api, &path, &query, conversion).await,
         (&Method::GET, Some(_), None) | (&Method::GET, Some(_), Some("status")) => ok(object::get(api, &path)?),
         (&Method::GET, Some(_), Some("scale")) if path.info.has_scale => ok(scale::get(api, &path)?),
         (&Method::POST, None, None) => {
             query.check_write_options("CreateOptions")?;
             let obj = read_object(req, content_type.as_deref(), path.info, &query).await?;
             let created = create::create(api, &path, obj, &query).await?;
-            Ok(json_response(StatusCode::CREATED, &created))
+            reply.send(StatusCode::CREATED, created)
         }
         (&Method::PUT, Some(_), None) => {
             query.check_write_options("UpdateOptions")?;
@@ -114,7 +128,7 @@ where
             let bytes = body::read_limited(req.into_body()).await?;
             let options = DeleteOptions::from_request(&bytes, content_type.as_deref(), &query)?;
             let (code, body) = delete::delete(api, &path, &options).await?;
-            Ok(json_response(code, &body))
+            reply.send(code, body)
         }
         (&Method::DELETE, None, None) if path.info.delete_collection => {
             let bytes = body::read_limited(req.into_body()).await?;
@@ -135,8 +149,18 @@ fn known_subresource(info: &ResourceInfo, sub: &str) -> bool {
     }
 }
 
-fn ok(v: Value) -> Result<Response<Body>, ApiError> {
-    Ok(json_response(StatusCode::OK, &v))
+/// How responses of one request are written: transformed as its `Accept` asked.
+struct Reply {
+    conversion: Conversion,
+    info: &'static ResourceInfo,
+    printer: k1s_proto::printers::Printer,
+}
+
+impl Reply {
+    fn send(&self, code: StatusCode, v: Value) -> Result<Response<Body>, ApiError> {
+        let v = self.conversion.apply(self.info, &self.printer, v)?;
+        Ok(json_response(code, &v))
+    }
 }
 
 /// Reads the object body of a create or update, whose kind is `kind`
