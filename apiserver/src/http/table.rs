@@ -360,20 +360,10 @@ impl Conversion {
     fn list_table(&self, info: &ResourceInfo, printer: &Printer, version: MetaVersion, mut list: Value) -> Value {
         let metadata = list_metadata(&mut list);
         let ctx = PrintContext::now();
+        // List items carry no kind/apiVersion; printers read them in the request's version as they are.
         let rows = take_items(&mut list)
             .into_iter()
-            .map(|item| {
-                // Printers read objects in the request's version, typed as a get returns them.
-                let item = match item {
-                    Value::Object(mut m) => {
-                        m.insert("kind".into(), Value::from(info.kind));
-                        m.insert("apiVersion".into(), Value::from(info.api_version()));
-                        Value::Object(m)
-                    }
-                    other => other,
-                };
-                self.row(info, printer, version, item, &ctx)
-            })
+            .map(|item| self.row(info, printer, version, item, &ctx))
             .collect();
         self.table(printer, version, metadata, true, rows)
     }

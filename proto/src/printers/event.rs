@@ -63,10 +63,21 @@ struct Fields<'a> {
     controller: &'a Value,
 }
 
+/// Fields only events.k8s.io/v1 has, to tell the shape of list items (which carry no apiVersion).
+const EVENTS_V1_ONLY: &[&str] = &[
+    "regarding",
+    "note",
+    "reportingController",
+    "deprecatedCount",
+    "deprecatedSource",
+    "deprecatedFirstTimestamp",
+    "deprecatedLastTimestamp",
+];
+
 fn fields(ev: &Value) -> Fields<'_> {
     let events_v1 = match ev["apiVersion"].as_str() {
         Some(v) => v.starts_with("events.k8s.io/"),
-        None => ev.get("involvedObject").is_none() && (ev.get("regarding").is_some() || ev.get("note").is_some()),
+        None => EVENTS_V1_ONLY.iter().any(|k| ev.get(*k).is_some()),
     };
     if events_v1 {
         Fields {
@@ -209,6 +220,18 @@ mod tests {
         assert_eq!(cells[6], json!("hi"));
         assert_eq!(cells[7], json!("10m"));
         assert_eq!(cells[8], json!(7));
+    }
+
+    #[test]
+    fn list_items_without_api_version_are_told_apart() {
+        let v1 = json!({"metadata": {"name": "e"}, "regarding": {"kind": "Pod", "name": "p"},
+                        "reportingController": "ctl", "reportingInstance": "i", "eventTime": "2025-01-01T00:09:00.000000Z"});
+        let cells = row(&v1, &ctx());
+        assert_eq!((&cells[3], &cells[5]), (&json!("pod/p"), &json!("ctl, i")));
+        let core = json!({"metadata": {"name": "e"}, "involvedObject": {"kind": "Pod", "name": "p"},
+                          "reportingComponent": "ctl", "eventTime": "2025-01-01T00:09:00.000000Z"});
+        let cells = row(&core, &ctx());
+        assert_eq!((&cells[3], &cells[5]), (&json!("pod/p"), &json!("ctl")));
     }
 
     #[test]
