@@ -10,11 +10,24 @@
 //! printer in `pod.rs`) exposing `pub fn printer(plural: &str) -> Option<Printer>`;
 //! [`printer_for`] asks them in turn through [`GROUPS`].
 
+pub mod apps;
+pub mod autoscaling;
+pub mod batch;
 pub mod cells;
+pub mod coordination;
 pub mod core;
+pub mod discovery;
 pub mod event;
 pub mod format;
+pub mod group_cells;
+pub mod networking;
 pub mod pod;
+pub mod policy;
+pub mod rbac;
+#[cfg(test)]
+mod registry_tests;
+pub mod scheduling;
+pub mod storage;
 
 use serde_json::Value;
 
@@ -127,7 +140,20 @@ pub type GroupPrinters = fn(&str) -> Option<Printer>;
 
 /// Which module prints which API group. `events.k8s.io` events are core events in
 /// another shape (one storage), printed with the core event columns as Kubernetes does.
-pub const GROUPS: &[(&str, GroupPrinters)] = &[("", core::printer), ("events.k8s.io", core::printer)];
+pub const GROUPS: &[(&str, GroupPrinters)] = &[
+    ("", core::printer),
+    ("events.k8s.io", core::printer),
+    ("apps", apps::printer),
+    ("batch", batch::printer),
+    ("autoscaling", autoscaling::printer),
+    ("networking.k8s.io", networking::printer),
+    ("storage.k8s.io", storage::printer),
+    ("rbac.authorization.k8s.io", rbac::printer),
+    ("discovery.k8s.io", discovery::printer),
+    ("coordination.k8s.io", coordination::printer),
+    ("policy", policy::printer),
+    ("scheduling.k8s.io", scheduling::printer),
+];
 
 /// The printer of a served resource; [`DEFAULT`] when Kubernetes has none for it.
 pub fn printer_for(info: &ResourceInfo) -> Printer {
