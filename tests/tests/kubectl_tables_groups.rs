@@ -552,6 +552,24 @@ fn group_kinds_print_like_kubernetes() {
         &[row(&["db-1", "statefulset.apps/db", "1", "{age}"])],
     );
 
+    // `kubectl get all` prints one table per kind of the `all` category, names prefixed with the kind.
+    let all = server.kubectl_ok(&["get", "all", "-n", NS]);
+    let section = |prefix: &str| -> String {
+        all.split("\n\n")
+            .find(|s| s.lines().nth(1).is_some_and(|l| l.starts_with(prefix)))
+            .unwrap_or_else(|| panic!("no {prefix} table in kubectl get all:\n{all}"))
+            .to_string()
+    };
+    let (headers, rows) = parse_table(&section("deployment.apps/"));
+    assert_eq!(headers, ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]);
+    assert_eq!(rows[0][..4], ["deployment.apps/web", "1/3", "2", "1"]);
+    let (headers, rows) = parse_table(&section("horizontalpodautoscaler.autoscaling/"));
+    assert_eq!(headers[2], "TARGETS");
+    assert_eq!(rows[0][2], "cpu: 45%/50%, memory: 80Mi/100Mi");
+    let (headers, rows) = parse_table(&section("job.batch/"));
+    assert_eq!(headers[1..4], ["STATUS", "COMPLETIONS", "DURATION"]);
+    assert_eq!(rows[0][..4], ["job.batch/pi", "Complete", "2/2", "65s"]);
+
     // batch
     let pi_selector = format!("batch.kubernetes.io/controller-uid={}", uid(&server, "job", "pi"));
     let queue_selector = format!("batch.kubernetes.io/controller-uid={}", uid(&server, "job", "queue"));
