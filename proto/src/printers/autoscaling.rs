@@ -59,13 +59,13 @@ const HPA_COLUMNS: &[Column] = &[
     Column::age(),
 ];
 
-/// Whether the object has the autoscaling/v1 shape.
+/// Whether the object has the autoscaling/v1 shape. List items may come without
+/// `apiVersion`; then an object without `spec.metrics` is read as v1 (for a v2 object
+/// without metrics both readings print `<none>`).
 fn is_v1(obj: &Value) -> bool {
     match str_at(obj, &["apiVersion"]) {
         Some(v) => v == "autoscaling/v1",
-        None => {
-            at(obj, &["spec", "metrics"]).is_none() && at(obj, &["spec", "targetCPUUtilizationPercentage"]).is_some()
-        }
+        None => at(obj, &["spec", "metrics"]).is_none(),
     }
 }
 
@@ -364,5 +364,12 @@ mod tests {
         assert_eq!(cells[2], "memory: <unknown>/100Mi");
         assert_eq!(cells[3], "2");
         assert_eq!(cells[5], 0);
+        // A list item without apiVersion is told apart by its shape.
+        let mut item = only_memory.clone();
+        item.as_object_mut().unwrap().remove("apiVersion");
+        assert_eq!(row(&item)[2], "memory: <unknown>/100Mi");
+        let mut v2_item = hpa(json!([cpu_util(50)]), json!([cpu_current(45)]));
+        v2_item.as_object_mut().unwrap().remove("apiVersion");
+        assert_eq!(row(&v2_item)[2], "cpu: 45%/50%");
     }
 }
