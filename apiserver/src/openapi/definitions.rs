@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use k1s_proto::resources::{self, ResourceInfo};
 use k8s_openapi::api::{
-    apps, autoscaling, batch, coordination, core, discovery, events, networking, policy, rbac, storage,
+    apps, autoscaling, batch, coordination, core, discovery, events, networking, policy, rbac, scheduling, storage,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_openapi::schemars::generate::SchemaSettings;
@@ -99,6 +99,7 @@ const KINDS: &[AddKind] = &[
     add::<coordination::v1::Lease>,
     add::<events::v1::Event>,
     add::<policy::v1::PodDisruptionBudget>,
+    add::<scheduling::v1::PriorityClass>,
 ];
 
 /// Definition names of the meta types the operations refer to.
@@ -155,6 +156,7 @@ impl Definitions {
             }
         }
         set_meta_gvks(&mut schemas);
+        super::extensions::apply_list_types(&mut schemas);
         for conflict in super::extensions::apply(&mut schemas, &kinds) {
             tracing::warn!(%conflict, "patch metadata does not fit the OpenAPI schemas");
         }

@@ -1,14 +1,18 @@
-//! The strategic-merge-patch extensions (`x-kubernetes-patch-strategy`,
-//! `x-kubernetes-patch-merge-key`) that k8s-openapi's schemas lack, added from
-//! the patch metadata the server itself merges with
-//! ([`k1s_proto::patch::schema_for`]), so that kubectl computes the same
-//! patches from the OpenAPI document as the server applies.
+//! The Kubernetes extensions k8s-openapi's schemas lack:
+//!
+//! - `x-kubernetes-patch-strategy` and `x-kubernetes-patch-merge-key`, from the
+//!   patch metadata the server itself merges with ([`k1s_proto::patch::schema_for`]),
+//!   so that kubectl computes the same strategic merge patches from the document
+//!   as the server applies;
+//! - `x-kubernetes-list-type`, `x-kubernetes-list-map-keys` and
+//!   `x-kubernetes-map-type`, from the generated schema table
+//!   ([`k1s_proto::schema`]) that server-side apply merges by.
 
 use std::collections::BTreeMap;
 
 use k1s_proto::patch::{schema_for, SchemaRef, Strategy};
-use k1s_proto::resources;
-use serde_json::Value;
+use k1s_proto::{resources, schema};
+use serde_json::{json, Value};
 
 use super::definitions::{KindSchema, V2_REF_PREFIX};
 
@@ -16,6 +20,43 @@ use super::definitions::{KindSchema, V2_REF_PREFIX};
 pub const PATCH_STRATEGY: &str = "x-kubernetes-patch-strategy";
 /// The extension naming the key list items merge by.
 pub const PATCH_MERGE_KEY: &str = "x-kubernetes-patch-merge-key";
+
+/// The extension naming how a list merges (`atomic`, `set`, `map`).
+pub const LIST_TYPE: &str = "x-kubernetes-list-type";
+/// The extension naming the key fields of a `map` list.
+pub const LIST_MAP_KEYS: &str = "x-kubernetes-list-map-keys";
+/// The extension naming how a map or struct merges (`atomic`, `granular`).
+pub const MAP_TYPE: &str = "x-kubernetes-map-type";
+
+/// Adds the list and map type extensions to every definition the schema table knows.
+pub fn apply_list_types(schemas: &mut BTreeMap<String, Value>) {
+    for (name, value) in schemas.iter_mut() {
+        let (Some(def), Some(obj)) = (schema::definition(name), value.as_object_mut()) else {
+            continue;
+        };
+        if let Some(t) = def.x_map_type() {
+            obj.insert(MAP_TYPE.into(), json!(t));
+        }
+        let Some(Value::Object(props)) = obj.get_mut("properties") else {
+            continue;
+        };
+        for (field_name, prop) in props.iter_mut() {
+            let (Some(field), Some(prop)) = (def.field(field_name), prop.as_object_mut()) else {
+                continue;
+            };
+            if let Some(t) = field.x_list_type() {
+                prop.insert(LIST_TYPE.into(), json!(t));
+            }
+            let keys = field.x_list_map_keys();
+            if !keys.is_empty() {
+                prop.insert(LIST_MAP_KEYS.into(), json!(keys));
+            }
+            if let Some(t) = field.x_map_type() {
+                prop.insert(MAP_TYPE.into(), json!(t));
+            }
+        }
+    }
+}
 
 /// Adds the patch extensions to the definitions of every served kind.
 pub fn apply(schemas: &mut BTreeMap<String, Value>, kinds: &[KindSchema]) -> Vec<String> {
@@ -116,6 +157,31 @@ mod tests {
         assert_eq!(selector[PATCH_STRATEGY], "replace");
         let tolerations = prop("io.k8s.api.core.v1.PodSpec", "tolerations");
         assert!(tolerations.get(PATCH_STRATEGY).is_none());
+    }
+
+    #[test]
+    fn list_and_map_types_come_from_the_schema_table() {
+        let d = Definitions::generate();
+        let prop = |def: &str, field: &str| d.schemas[def]["properties"][field].clone();
+        let ports = prop("io.k8s.api.core.v1.Container", "ports");
+        assert_eq!(ports[LIST_TYPE], "map");
+        assert_eq!(ports[LIST_MAP_KEYS], json!(["containerPort", "protocol"]));
+        assert_eq!(
+            prop("io.k8s.api.core.v1.PodSpec", "containers")[LIST_MAP_KEYS],
+            json!(["name"])
+        );
+        assert_eq!(
+            prop("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "finalizers")[LIST_TYPE],
+            "set"
+        );
+        assert_eq!(prop("io.k8s.api.core.v1.PodSpec", "nodeSelector")[MAP_TYPE], "atomic");
+        assert!(prop("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "labels")
+            .get(MAP_TYPE)
+            .is_none());
+        assert_eq!(
+            d.schemas["io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"][MAP_TYPE],
+            "atomic"
+        );
     }
 
     #[test]
