@@ -7,6 +7,7 @@
 //! `DESCRIPTION:` with the field's and its type's descriptions, `FIELDS:` with
 //! `<[]Container>`, `<Object>`, `<map[string]string>`, `<IntOrString>`,
 //! `-required-`), with Kubernetes' descriptions as k8s-openapi carries them.
+//! `--output plaintext-openapiv2` exercises the protobuf `/openapi/v2`.
 //! One known difference from a real cluster: k8s-openapi drops the `enum`
 //! lists (and the "Possible enum values" paragraphs) of enum-typed strings, so
 //! fields such as `protocol` and `pathType` print without their `enum:` line.
@@ -89,6 +90,13 @@ fn kubectl_explain_prints_what_kubernetes_prints() {
         "{ev}"
     );
     assert!(ev.contains("\n  note\t<string>\n"), "{ev}");
+    // The v2 document (protobuf, the only form kubectl asks for) drives the old explain.
+    let v2 = server.kubectl_ok(&["explain", "deployment.spec.strategy", "--output", "plaintext-openapiv2"]);
+    assert!(
+        v2.starts_with("KIND:     Deployment\nVERSION:  apps/v1\n\nRESOURCE: strategy <Object>\n"),
+        "{v2}"
+    );
+    assert!(v2.contains("   rollingUpdate\t<Object>\n"), "{v2}");
     let missing = server.kubectl_err(&["explain", "pod.spec.nope"]);
     assert!(missing.contains(r#"field "nope" does not exist"#), "{missing}");
 }

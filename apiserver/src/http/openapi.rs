@@ -5,10 +5,10 @@
 //! SHA-512 (upper-case hex, as Kubernetes writes it), which is both the
 //! `ETag` and the index's `?hash=`. A request with the current hash gets
 //! `Cache-Control: public, immutable`; a stale hash is redirected (301) to the
-//! current one; `If-None-Match` with the current ETag gets 304. Only JSON is
-//! produced: an `Accept` that rules JSON out (kubectl's protobuf-only request
-//! for `/openapi/v2`) gets 406, after which client-go tries the legacy path,
-//! gets 404 and kubectl carries on without the v2 document.
+//! current one; `If-None-Match` with the current ETag gets 304. The v3
+//! documents are JSON only (kubectl asks for JSON); `/openapi/v2` is served as
+//! JSON or, for kubectl's `application/com.github.proto-openapi.spec.v2@v1.0+protobuf`,
+//! as gnostic protobuf. An `Accept` naming neither gets 406.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -33,12 +33,20 @@ pub struct CachedDoc {
 
 impl CachedDoc {
     fn new(value: Value) -> CachedDoc {
-        let json = Bytes::from(sorted(value).to_string());
+        CachedDoc::from_bytes(Bytes::from(sorted(value).to_string()))
+    }
+
+    fn from_bytes(json: Bytes) -> CachedDoc {
         let digest = ring::digest::digest(&ring::digest::SHA512, &json);
         let hash = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
         CachedDoc { json, hash }
     }
 }
+
+/// The media type kubectl asks `/openapi/v2` for.
+pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The `Content-Type` kube-apiserver answers it with.
+const V2_PROTOBUF_CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
 /// The v3 index and the per-group/version documents.
 #[derive(Debug)]
@@ -80,21 +88,40 @@ pub fn v3_docs() -> &'static V3Docs {
     })
 }
 
-/// The v2 document, built on first use.
+fn v2_value() -> Value {
+    sorted(openapi::v2::document(definitions()))
+}
+
+/// The v2 document as JSON, built on first use.
 pub fn v2_doc() -> &'static CachedDoc {
     static DOC: OnceLock<CachedDoc> = OnceLock::new();
-    DOC.get_or_init(|| CachedDoc::new(openapi::v2::document(definitions())))
+    DOC.get_or_init(|| CachedDoc::new(v2_value()))
+}
+
+/// The v2 document as protobuf, built on first use.
+pub fn v2_protobuf() -> &'static CachedDoc {
+    static DOC: OnceLock<CachedDoc> = OnceLock::new();
+    DOC.get_or_init(|| CachedDoc::from_bytes(Bytes::from(openapi::protobuf::encode_document(&v2_value()))))
+}
+
+/// The media types of an `Accept` header, without parameters (`*/*` when absent).
+fn accepted(headers: &HeaderMap) -> Vec<String> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or("*/*");
+    accept
+        .split(',')
+        .map(|clause| clause.split(';').next().unwrap_or("").trim().to_string())
+        .collect()
 }
 
 /// Whether an `Accept` header allows `application/json`.
 fn accepts_json(headers: &HeaderMap) -> bool {
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    accept.split(',').any(|clause| {
-        let media = clause.split(';').next().unwrap_or("").trim();
-        matches!(media, "application/json" | "application/*" | "*/*" | "")
-    })
+    accepted(headers)
+        .iter()
+        .any(|m| matches!(m.as_str(), "application/json" | "application/*" | "*/*"))
 }
 
 /// Whether `If-None-Match` names the current ETag.
@@ -126,19 +153,27 @@ fn status_only(code: StatusCode) -> Response<Body> {
     resp
 }
 
-/// Serves a cached document: 406, 304 or 200 with its ETag; `immutable` adds
-/// the caching headers of a hashed URL.
+fn not_acceptable() -> Response<Body> {
+    let mut resp = status_only(StatusCode::NOT_ACCEPTABLE);
+    set(&mut resp, header::VARY, "Accept");
+    resp
+}
+
+/// Serves a cached JSON document: 406, 304 or 200 with its ETag; `immutable`
+/// adds the caching headers of a hashed URL.
 fn serve_doc(doc: &CachedDoc, headers: &HeaderMap, immutable: bool) -> Response<Body> {
     if !accepts_json(headers) {
-        let mut resp = status_only(StatusCode::NOT_ACCEPTABLE);
-        set(&mut resp, header::VARY, "Accept");
-        return resp;
+        return not_acceptable();
     }
+    serve_as(doc, "application/json", headers, immutable)
+}
+
+fn serve_as(doc: &CachedDoc, content_type: &str, headers: &HeaderMap, immutable: bool) -> Response<Body> {
     let mut resp = if not_modified(headers, &doc.hash) {
         status_only(StatusCode::NOT_MODIFIED)
     } else {
         let mut r = Response::new(full(doc.json.clone()));
-        set(&mut r, header::CONTENT_TYPE, "application/json");
+        set(&mut r, header::CONTENT_TYPE, content_type);
         r
     };
     set(&mut resp, header::ETAG, &format!("\"{}\"", doc.hash));
@@ -178,9 +213,20 @@ pub fn serve_v3(rest: &str, query: Option<&str>, headers: &HeaderMap) -> Result<
     }
 }
 
-/// Serves `/openapi/v2` (JSON only).
+/// Serves `/openapi/v2` as JSON or gnostic protobuf, as `Accept` asks.
 pub fn serve_v2(headers: &HeaderMap) -> Response<Body> {
-    serve_doc(v2_doc(), headers, false)
+    for media in accepted(headers) {
+        match media.as_str() {
+            "application/json" | "application/*" | "*/*" => {
+                return serve_as(v2_doc(), "application/json", headers, false)
+            }
+            V2_PROTOBUF | V2_PROTOBUF_CONTENT_TYPE => {
+                return serve_as(v2_protobuf(), V2_PROTOBUF_CONTENT_TYPE, headers, false)
+            }
+            _ => {}
+        }
+    }
+    not_acceptable()
 }
 
 #[cfg(test)]
@@ -237,11 +283,16 @@ mod tests {
             format!("/openapi/v3/api/v1?hash={hash}").as_str()
         );
         assert!(serve_v3("apis/nope/v1", None, &HeaderMap::new()).is_err());
-        let pb = headers(&[(
-            header::ACCEPT,
-            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
-        )]);
-        assert_eq!(serve_v2(&pb).status(), StatusCode::NOT_ACCEPTABLE);
+        let pb = headers(&[(header::ACCEPT, V2_PROTOBUF)]);
+        let resp = serve_v2(&pb);
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], V2_PROTOBUF_CONTENT_TYPE);
+        let yaml = headers(&[(header::ACCEPT, "application/yaml")]);
+        assert_eq!(serve_v2(&yaml).status(), StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(
+            serve_v3("api/v1", None, &yaml).unwrap().status(),
+            StatusCode::NOT_ACCEPTABLE
+        );
         let json = headers(&[(header::ACCEPT, "application/json, */*")]);
         assert_eq!(serve_v2(&json).status(), StatusCode::OK);
     }
