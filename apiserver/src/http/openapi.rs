@@ -20,7 +20,7 @@ use k1s_proto::ApiError;
 use serde_json::{json, Map, Value};
 
 use super::{full, Body};
-use crate::openapi::{self, definitions::sorted, Definitions};
+use crate::openapi::{self, Definitions};
 
 /// One built document.
 #[derive(Debug)]
@@ -32,8 +32,10 @@ pub struct CachedDoc {
 }
 
 impl CachedDoc {
-    fn new(value: Value) -> CachedDoc {
-        CachedDoc::from_bytes(Bytes::from(sorted(value).to_string()))
+    fn new(mut value: Value) -> CachedDoc {
+        // Kubernetes serves its documents with sorted keys.
+        value.sort_all_objects();
+        CachedDoc::from_bytes(Bytes::from(value.to_string()))
     }
 
     fn from_bytes(json: Bytes) -> CachedDoc {
@@ -57,16 +59,12 @@ pub struct V3Docs {
     pub docs: BTreeMap<String, CachedDoc>,
 }
 
-fn definitions() -> &'static Definitions {
-    static DEFS: OnceLock<Definitions> = OnceLock::new();
-    DEFS.get_or_init(Definitions::generate)
-}
-
 /// The v3 documents, built on first use.
 pub fn v3_docs() -> &'static V3Docs {
     static DOCS: OnceLock<V3Docs> = OnceLock::new();
     DOCS.get_or_init(|| {
-        let defs = definitions();
+        // The definitions are not kept: only the documents' bytes stay in memory.
+        let defs = &Definitions::generate();
         let mut docs = BTreeMap::new();
         for (group, versions) in resources::group_versions() {
             for version in versions {
@@ -88,20 +86,19 @@ pub fn v3_docs() -> &'static V3Docs {
     })
 }
 
-fn v2_value() -> Value {
-    sorted(openapi::v2::document(definitions()))
-}
-
 /// The v2 document as JSON, built on first use.
 pub fn v2_doc() -> &'static CachedDoc {
     static DOC: OnceLock<CachedDoc> = OnceLock::new();
-    DOC.get_or_init(|| CachedDoc::new(v2_value()))
+    DOC.get_or_init(|| CachedDoc::new(openapi::v2::document(&Definitions::generate())))
 }
 
-/// The v2 document as protobuf, built on first use.
+/// The v2 document as protobuf, built on first use (from the JSON one).
 pub fn v2_protobuf() -> &'static CachedDoc {
     static DOC: OnceLock<CachedDoc> = OnceLock::new();
-    DOC.get_or_init(|| CachedDoc::from_bytes(Bytes::from(openapi::protobuf::encode_document(&v2_value()))))
+    DOC.get_or_init(|| {
+        let doc: Value = serde_json::from_slice(&v2_doc().json).unwrap_or(Value::Null);
+        CachedDoc::from_bytes(Bytes::from(openapi::protobuf::encode_document(&doc)))
+    })
 }
 
 /// The media types of an `Accept` header, without parameters (`*/*` when absent).

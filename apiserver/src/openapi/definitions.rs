@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_openapi::schemars::generate::SchemaSettings;
 use k8s_openapi::schemars::{JsonSchema, SchemaGenerator};
 use k8s_openapi::Resource;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// Where definitions live in an OpenAPI v2 document (refs are `#/definitions/{name}`).
 pub const V2_REF_PREFIX: &str = "#/definitions/";
@@ -288,19 +288,6 @@ fn list_schema(kind: &KindSchema, item: Option<&Value>) -> Value {
     })
 }
 
-/// Sorts object keys recursively (Kubernetes serves its documents with sorted keys).
-pub fn sorted(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect::<Map<_, _>>())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,11 +352,5 @@ mod tests {
             assert!(names.iter().any(|x| x == n), "{n}");
         }
         assert!(!names.iter().any(|x| x == "io.k8s.api.batch.v1.Job"));
-    }
-
-    #[test]
-    fn sorted_orders_keys() {
-        let v = sorted(json!({"b": 1, "a": {"d": 1, "c": 2}}));
-        assert_eq!(v.to_string(), r#"{"a":{"c":2,"d":1},"b":1}"#);
     }
 }
