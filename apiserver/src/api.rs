@@ -88,8 +88,11 @@ impl Api {
                 }
                 discovery::serve(&route::parse(req.uri().path())?, req.headers())
             }
-            Route::OpenApiV3(rest) if req.method() == Method::GET => openapi::serve_v3(&rest),
-            Route::OpenApiV3(_) => Err(ApiError::method_not_allowed()),
+            Route::OpenApiV2 if req.method() == Method::GET => Ok(openapi::serve_v2(req.headers())),
+            Route::OpenApiV3(rest) if req.method() == Method::GET => {
+                openapi::serve_v3(&rest, req.uri().query(), req.headers())
+            }
+            Route::OpenApiV2 | Route::OpenApiV3(_) => Err(ApiError::method_not_allowed()),
             Route::Resource(path) => rest::serve(self, req, path, user).await,
         }
     }

@@ -11,6 +11,7 @@ pub mod client;
 pub mod controllers;
 pub mod http;
 pub mod kubeconfig;
+pub mod openapi;
 pub mod registry;
 pub mod serve;
 pub mod server;

@@ -49,6 +49,12 @@ pub enum Bench {
         #[arg(long, default_value_t = 200)]
         iterations: usize,
     },
+    /// The OpenAPI documents: first (building) request, then cached serving latency.
+    Openapi {
+        /// Requests per document for the cached-serving latency.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+    },
     /// Store growth and disk writes with one Lease renewed every 10 s.
     Churn {
         /// Minutes to run.
@@ -72,6 +78,7 @@ pub fn run(bench: Bench) -> Result<()> {
                 watchers,
             } => api(clients, Duration::from_secs(seconds), watchers).await,
             Bench::Tables { pods, iterations } => tables(pods, iterations).await,
+            Bench::Openapi { requests } => openapi(requests).await,
             Bench::Churn { minutes, interval } => churn(minutes, Duration::from_secs(interval)).await,
         }
     })
@@ -169,14 +176,29 @@ impl Conn {
         content_type: &str,
         accept: &str,
     ) -> Result<(u16, Bytes)> {
+        self.send_with(
+            method,
+            path,
+            body,
+            &[("content-type", content_type), ("accept", accept)],
+        )
+        .await
+    }
+
+    /// Sends with the given request headers.
+    async fn send_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, Bytes)> {
         let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "localhost")
-            .header("content-type", content_type)
-            .header("accept", accept)
-            .body(Full::new(bytes))?;
+        let mut req = Request::builder().method(method).uri(path).header("host", "localhost");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(bytes))?;
         self.sender.ready().await?;
         let resp = self.sender.send_request(req).await?;
         let status = resp.status().as_u16();
@@ -405,6 +427,97 @@ async fn api(clients: usize, phase: Duration, watchers: usize) -> Result<()> {
         sled_rate,
         create_rate / sled_rate
     );
+    Ok(())
+}
+
+/// Times `requests` sequential GETs of `path` on one connection; returns the sorted latencies.
+async fn time_gets(
+    conn: &mut Conn,
+    path: &str,
+    headers: &[(&str, &str)],
+    requests: usize,
+    want: u16,
+) -> Result<Vec<Duration>> {
+    let mut lat = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let t = Instant::now();
+        let (code, _) = conn.send_with(Method::GET, path, None, headers).await?;
+        if code != want {
+            bail!("GET {path} answered {code}, expected {want}");
+        }
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    Ok(lat)
+}
+
+async fn openapi(requests: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = ServerProcess::spawn(dir.path())?;
+    wait_ready(server.port, Instant::now()).await?;
+    let mut conn = Conn::open(server.port, server.tls()?).await?;
+    let rss_before = rss_kib(server.pid())?;
+
+    let t = Instant::now();
+    let (code, index) = conn.send(Method::GET, "/openapi/v3", None).await?;
+    if code != 200 {
+        bail!("/openapi/v3 answered {code}");
+    }
+    println!("first GET /openapi/v3 (builds every v3 document): {}", ms(t.elapsed()));
+    let index: Value = serde_json::from_slice(&index)?;
+    for key in ["api/v1", "apis/apps/v1"] {
+        let url = index["paths"][key]["serverRelativeURL"]
+            .as_str()
+            .context("index has no serverRelativeURL")?
+            .to_string();
+        let (_, body) = conn.send(Method::GET, &url, None).await?;
+        let lat = time_gets(&mut conn, &url, &[], requests, 200).await?;
+        println!(
+            "cached GET /openapi/v3/{key} ({} KiB): p50 {} p99 {} ({requests} requests)",
+            body.len() / 1024,
+            ms(percentile(&lat, 0.5)),
+            ms(percentile(&lat, 0.99))
+        );
+        let hash = url
+            .rsplit_once("hash=")
+            .map(|(_, h)| format!("\"{h}\""))
+            .unwrap_or_default();
+        let lat = time_gets(&mut conn, &url, &[("if-none-match", &hash)], requests, 304).await?;
+        println!(
+            "  same with If-None-Match (304): p50 {} p99 {}",
+            ms(percentile(&lat, 0.5)),
+            ms(percentile(&lat, 0.99))
+        );
+    }
+    let lat = time_gets(&mut conn, "/openapi/v3", &[], requests, 200).await?;
+    println!(
+        "cached GET /openapi/v3 (index): p50 {} p99 {}",
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99))
+    );
+    println!(
+        "server RSS: {:.1} MB before, {:.1} MB with the v3 documents cached",
+        rss_before as f64 / 1024.0,
+        rss_kib(server.pid())? as f64 / 1024.0
+    );
+    let t = Instant::now();
+    let (_, v2) = conn.send(Method::GET, "/openapi/v2", None).await?;
+    println!(
+        "first GET /openapi/v2 (builds it, {} KiB): {}",
+        v2.len() / 1024,
+        ms(t.elapsed())
+    );
+    let lat = time_gets(&mut conn, "/openapi/v2", &[], requests, 200).await?;
+    println!(
+        "cached GET /openapi/v2: p50 {} p99 {}",
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99))
+    );
+    println!(
+        "server RSS: {:.1} MB with the v2 document cached too",
+        rss_kib(server.pid())? as f64 / 1024.0
+    );
+    server.stop()?;
     Ok(())
 }
 

@@ -17,6 +17,8 @@ pub enum Route {
     Group(String),
     /// `/api/v1` or `/apis/{group}/{version}`.
     ResourceList { group: String, version: String },
+    /// `/openapi/v2`.
+    OpenApiV2,
     /// `/openapi/v3` and the per-group-version documents under it.
     OpenApiV3(String),
     /// A resource collection or object, possibly a subresource.
@@ -46,10 +48,13 @@ pub fn parse(path: &str) -> Result<Route, ApiError> {
         "/version" => return Ok(Route::Version),
         "/api" => return Ok(Route::CoreVersions),
         "/apis" => return Ok(Route::Groups),
+        "/openapi/v2" => return Ok(Route::OpenApiV2),
         _ => {}
     }
     if let Some(rest) = path.strip_prefix("/openapi/v3") {
-        return Ok(Route::OpenApiV3(rest.to_string()));
+        if rest.is_empty() || rest.starts_with('/') {
+            return Ok(Route::OpenApiV3(rest.to_string()));
+        }
     }
     if path.starts_with("/healthz/") || path.starts_with("/livez/") || path.starts_with("/readyz/") {
         return Ok(Route::Health);
@@ -154,5 +159,11 @@ mod tests {
         assert!(parse("/api/v1/namespaces/default/nodes").is_err());
         assert!(parse("/api/v1/widgets").is_err());
         assert!(parse("/nope").is_err());
+        assert_eq!(parse("/openapi/v2").unwrap(), Route::OpenApiV2);
+        assert_eq!(
+            parse("/openapi/v3/apis/apps/v1").unwrap(),
+            Route::OpenApiV3("/apis/apps/v1".into())
+        );
+        assert!(parse("/openapi/v3x").is_err());
     }
 }

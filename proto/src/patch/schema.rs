@@ -87,6 +87,11 @@ impl SchemaRef {
         self.0.map_or("interface{}", |s| s.name)
     }
 
+    /// The fields this type describes (none for an undescribed type).
+    pub fn fields(self) -> &'static [Field] {
+        self.0.map_or(&[], |s| s.fields)
+    }
+
     /// The metadata of field `name` ([`Field::UNKNOWN`] when not described).
     pub fn field(self, name: &str) -> Field {
         self.0
