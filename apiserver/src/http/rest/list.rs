@@ -222,8 +222,8 @@ fn check_resource_version(api: &Api, query: &Query) -> Result<(), ApiError> {
 /// List items carry no apiVersion/kind in Kubernetes' JSON.
 pub fn strip_type(mut obj: Value) -> Value {
     if let Some(m) = obj.as_object_mut() {
-        m.remove("apiVersion");
-        m.remove("kind");
+        m.shift_remove("apiVersion");
+        m.shift_remove("kind");
     }
     obj
 }
@@ -231,6 +231,16 @@ pub fn strip_type(mut obj: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strip_type_keeps_field_order() {
+        let obj = serde_json::json!({"kind": "Pod", "apiVersion": "v1", "metadata": {}, "spec": {}, "status": {}});
+        let keys: Vec<String> = strip_type(obj)
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        assert_eq!(keys, ["metadata", "spec", "status"]);
+    }
 
     #[test]
     fn continue_tokens_round_trip() {
