@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 /// `fmt.Sprintf("%v", v)` of a value decoded into `interface{}` (maps print with sorted keys).
-pub(crate) fn go_value(v: &Value) -> String {
+pub fn go_value(v: &Value) -> String {
     let mut out = String::new();
     write_value(&mut out, v);
     out

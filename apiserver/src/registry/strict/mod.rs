@@ -73,68 +73,7 @@ pub fn json_patch_problems(doc: &Doc) -> Option<Vec<String>> {
 /// Prints a JSON value as Go's `fmt` prints the `map[string]interface{}`
 /// it decodes to (`%+v`): `map[spec:map[replicas:3]]`, keys sorted.
 pub fn go_print(v: &Value) -> String {
-    let mut out = String::new();
-    go_print_into(v, &mut out);
-    out
-}
-
-fn go_print_into(v: &Value, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("<nil>"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => out.push_str(&i.to_string()),
-            (_, Some(u), _) => out.push_str(&u.to_string()),
-            (_, _, Some(f)) => out.push_str(&go_float(f)),
-            _ => out.push_str(&n.to_string()),
-        },
-        Value::String(s) => out.push_str(s),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                go_print_into(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push_str("map[");
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(k);
-                out.push(':');
-                go_print_into(&map[k], out);
-            }
-            out.push(']');
-        }
-    }
-}
-
-/// A float as Go's `%v` prints it (shortest form, exponent past 1e21).
-fn go_float(f: f64) -> String {
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
-        let s = format!("{f:e}");
-        // Rust: 1e21 / 1.5e-5; Go: 1e+21 / 1.5e-05.
-        match s.split_once('e') {
-            Some((m, e)) => {
-                let (sign, digits) = match e.strip_prefix('-') {
-                    Some(d) => ('-', d),
-                    None => ('+', e),
-                };
-                format!("{m}e{sign}{digits:0>2}")
-            }
-            None => s,
-        }
-    } else {
-        format!("{f}")
-    }
+    k1s_proto::patch::go_value(v)
 }
 
 #[cfg(test)]
@@ -181,8 +120,8 @@ mod tests {
             go_print(&v),
             "map[metadata:map[] spec:map[replicas:3 template:map[x:[1 a <nil> true 1.5]]]]"
         );
-        assert_eq!(go_float(1e21), "1e+21");
-        assert_eq!(go_float(0.00001), "1e-05");
-        assert_eq!(go_float(100.25), "100.25");
+        assert_eq!(go_print(&json!(1e21)), "1e+21");
+        assert_eq!(go_print(&json!(0.00001)), "1e-05");
+        assert_eq!(go_print(&json!(100.25)), "100.25");
     }
 }
