@@ -1,0 +1,58 @@
+//! The agent's settings (flags of `k1s server` / `k1s agent`).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Everything the agent needs to know about its node and directories.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The node's name (`kubernetes.io/hostname`).
+    pub node_name: String,
+    /// The k1s data dir; the agent uses `pods/`, `run/`, `containerd/`, `images/`, `tls/` in it.
+    pub data_dir: PathBuf,
+    /// containerd's socket: k1s's own (`<data-dir>/containerd/containerd.sock`) or `--container-runtime-endpoint`.
+    pub containerd_socket: PathBuf,
+    /// Whether k1s starts and supervises containerd itself (false with `--container-runtime-endpoint`).
+    pub manage_containerd: bool,
+    /// The kubelet HTTPS port (logs, exec, attach, port-forward); 10250 by default.
+    pub kubelet_port: u16,
+    /// The address other components use to reach this node (InternalIP).
+    pub node_ip: IpAddr,
+    /// Where container logs go: `<pod_log_dir>/<ns>_<pod>_<uid>/<container>/<restart>.log`.
+    pub pod_log_dir: PathBuf,
+    /// The cluster DNS server written into pods' resolv.conf.
+    pub cluster_dns: IpAddr,
+    /// The cluster domain (`cluster.local`).
+    pub cluster_domain: String,
+    /// The pod network (`--cluster-cidr`); this node's pods get addresses from `pod_cidr`.
+    pub cluster_cidr: String,
+    /// This node's pod range (a /24 of the cluster CIDR).
+    pub pod_cidr: String,
+    /// The Linux bridge the pods of this node attach to.
+    pub cni_bridge: String,
+    /// Where the CNI plugin binaries are (`/usr/lib/cni` on Debian).
+    pub cni_bin_dir: PathBuf,
+    /// Registries reached over plain HTTP besides localhost/127.0.0.1.
+    pub insecure_registries: Vec<String>,
+    /// The k1s executable (run by containerd's shim as the container log writer).
+    pub k1s_binary: PathBuf,
+    /// The cgroup (v1 or v2 path) under which pod cgroups are created (`/k1s`).
+    pub cgroup_root: String,
+}
+
+impl AgentConfig {
+    /// `<data-dir>/pods`: per-pod volumes and files (hosts, resolv.conf, hostname).
+    pub fn pods_dir(&self) -> PathBuf {
+        self.data_dir.join("pods")
+    }
+
+    /// `<data-dir>/run`: network namespace bind mounts, FIFOs.
+    pub fn run_dir(&self) -> PathBuf {
+        self.data_dir.join("run")
+    }
+
+    /// `<data-dir>/images`: archives imported at start (air-gap).
+    pub fn airgap_images_dir(&self) -> PathBuf {
+        self.data_dir.join("images")
+    }
+}

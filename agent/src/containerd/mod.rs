@@ -1,0 +1,6 @@
+//! containerd: the gRPC connection every other module uses, and (in
+//! `supervisor`) starting and supervising k1s's own containerd.
+
+mod client;
+
+pub use client::{Containerd, NAMESPACE};

@@ -1,0 +1,30 @@
+//! The k1s node agent (k1s's kubelet): it turns the pods bound to this node into
+//! containers through containerd's gRPC API and reports their true status.
+//!
+//! Layout, one job per module:
+//! - [`containerd`]: start and supervise containerd; the gRPC connection.
+//! - [`images`]: name normalisation, registry pulls, archive import, unpacking.
+//! - [`runtime`]: pod sandboxes (namespaces, hosts/resolv, cgroups, network),
+//!   OCI runtime specs, containers and tasks, exit events, exec.
+//! - [`volumes`]: emptyDir, hostPath, configMap, secret, downwardAPI, projected.
+//! - [`pods`]: the pod workers (sync loop), status, back-off, events.
+//! - [`probes`]: liveness/readiness/startup probes and lifecycle hooks.
+//! - [`logs`]: the CRI log format (writer run by the shim, reader for `pods/log`).
+//! - [`streaming`]: exec/attach/port-forward protocols (WebSocket, SPDY).
+//! - [`server`]: the kubelet-style HTTPS endpoint (port 10250).
+//! - [`node`]: Node registration, Lease heartbeat, node status.
+
+pub mod config;
+pub mod containerd;
+pub mod images;
+pub mod logs;
+pub mod netns;
+pub mod node;
+pub mod pods;
+pub mod probes;
+pub mod runtime;
+pub mod server;
+pub mod streaming;
+pub mod volumes;
+
+pub use config::AgentConfig;
