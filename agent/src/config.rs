@@ -56,3 +56,47 @@ impl AgentConfig {
         self.data_dir.join("images")
     }
 }
+
+/// The address this node is reached at: the source address the kernel picks for
+/// outside traffic (a UDP `connect` sends nothing), else loopback.
+pub fn detect_node_ip() -> IpAddr {
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            s.connect("192.0.2.1:9")?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+}
+
+/// The first /24 of a cluster CIDR such as `10.42.0.0/16` (this node's pod range).
+pub fn first_pod_subnet(cluster_cidr: &str) -> Option<String> {
+    let (addr, bits) = cluster_cidr.split_once('/')?;
+    let ip: std::net::Ipv4Addr = addr.parse().ok()?;
+    let bits: u8 = bits.parse().ok()?;
+    if bits > 24 {
+        return None;
+    }
+    let o = ip.octets();
+    Some(format!("{}.{}.{}.0/24", o[0], o[1], o[2]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_subnet_is_the_first_24() {
+        assert_eq!(first_pod_subnet("10.42.0.0/16").as_deref(), Some("10.42.0.0/24"));
+        assert_eq!(first_pod_subnet("10.42.7.0/24").as_deref(), Some("10.42.7.0/24"));
+        assert_eq!(first_pod_subnet("10.42.0.0/25"), None);
+        assert_eq!(first_pod_subnet("nonsense"), None);
+    }
+
+    #[test]
+    fn node_ip_is_never_unspecified() {
+        assert!(!detect_node_ip().is_unspecified());
+    }
+}

@@ -14,6 +14,7 @@
 //! - [`server`]: the kubelet-style HTTPS endpoint (port 10250).
 //! - [`node`]: Node registration, Lease heartbeat, node status.
 
+pub mod agent;
 pub mod config;
 pub mod containerd;
 pub mod images;
@@ -27,4 +28,5 @@ pub mod server;
 pub mod streaming;
 pub mod volumes;
 
+pub use agent::{run, run_in_process};
 pub use config::AgentConfig;

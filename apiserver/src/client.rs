@@ -75,12 +75,25 @@ impl Client {
         )
     }
 
+    /// A client for the node agent: user `system:node:<node>` in `system:nodes`, as a kubelet.
+    pub fn for_node(api: Arc<Api>, node: &str) -> Client {
+        Client::new(
+            api,
+            UserInfo {
+                name: format!("system:node:{node}"),
+                groups: vec!["system:nodes".into(), "system:authenticated".into()],
+            },
+        )
+    }
+
     /// The User-Agent of in-process requests (it names their field manager): the
     /// built-in objects are written as `kube-apiserver`, controllers as
-    /// `kube-controller-manager`, as on a Kubernetes cluster.
+    /// `kube-controller-manager`, the node agent as `kubelet`, as on a Kubernetes cluster.
     fn user_agent(&self) -> &'static str {
         if self.user.name.ends_with(":k1s-bootstrap") {
             "kube-apiserver/v1.33.0 (linux/amd64) kubernetes/k1s"
+        } else if self.user.name.starts_with("system:node:") {
+            "kubelet/v1.33.0 (linux/amd64) kubernetes/k1s"
         } else {
             "kube-controller-manager/v1.33.0 (linux/amd64) kubernetes/k1s"
         }

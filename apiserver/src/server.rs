@@ -17,8 +17,22 @@ use crate::client::Client;
 use crate::store::{SledStore, Store};
 use crate::{bootstrap, controllers, kubeconfig, serve, tls};
 
+/// What the server hands the node agent when the API is ready.
+pub struct NodeContext {
+    /// The API, for in-process clients.
+    pub api: Arc<Api>,
+    /// Turns true when the server stops.
+    pub shutdown: watch::Receiver<bool>,
+    /// The server's data dir (certificates are in `tls/`).
+    pub data_dir: PathBuf,
+    /// The HTTPS port of the API.
+    pub https_port: u16,
+}
+
+/// Starts the node agent (the `k1s` binary passes one; tests of the API alone do not).
+pub type NodeStarter = Box<dyn FnOnce(NodeContext) -> tokio::task::JoinHandle<()> + Send>;
+
 /// Flags of `k1s server`.
-#[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Where the store, certificates and node data live.
     pub data_dir: PathBuf,
@@ -30,6 +44,8 @@ pub struct ServerOptions {
     pub kubeconfig_path: PathBuf,
     /// This node's name.
     pub node_name: String,
+    /// Starts the node agent once the API serves, if any.
+    pub start_node: Option<NodeStarter>,
 }
 
 /// Checks that `dir` exists (creating it) and is writable.
@@ -53,7 +69,7 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// Runs the server until `shutdown` turns true.
-pub async fn run(opts: ServerOptions, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(mut opts: ServerOptions, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let started = Instant::now();
     prepare_dir(&opts.data_dir)?;
     let listener = bind(SocketAddr::new(opts.bind_address, opts.https_port)).await?;
@@ -85,6 +101,14 @@ pub async fn run(opts: ServerOptions, shutdown: watch::Receiver<bool>) -> anyhow
         .with_context(|| format!("cannot write the kubeconfig {}", opts.kubeconfig_path.display()))?;
 
     let controllers = controllers::spawn_all(api.clone(), shutdown.clone());
+    let node = opts.start_node.take().map(|start| {
+        start(NodeContext {
+            api: api.clone(),
+            shutdown: shutdown.clone(),
+            data_dir: opts.data_dir.clone(),
+            https_port: port,
+        })
+    });
     info!(
         address = %SocketAddr::new(opts.bind_address, port),
         kubeconfig = %opts.kubeconfig_path.display(),
@@ -92,6 +116,17 @@ pub async fn run(opts: ServerOptions, shutdown: watch::Receiver<bool>) -> anyhow
         "k1s server ready"
     );
     serve::serve_https(api, listener, tls_config, shutdown).await;
+
+    // The node agent stops on the same signal (leaving containers running); give it
+    // a moment to finish its writes before the store closes.
+    if let Some(node) = node {
+        if tokio::time::timeout(std::time::Duration::from_secs(10), node)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the node agent did not stop within 10 s");
+        }
+    }
 
     // Controllers stop before the store closes, so none writes into a closed store.
     for c in controllers {

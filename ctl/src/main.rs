@@ -29,7 +29,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the API server (and, later, the node).
+    /// Run the API server, the controllers and the node agent.
     Server(ServerArgs),
     /// Run the system kubectl against this k1s (with its admin kubeconfig).
     #[command(disable_help_flag = true)]
@@ -66,6 +66,82 @@ struct ServerArgs {
     /// This node's name (default: the host name).
     #[arg(long)]
     node_name: Option<String>,
+    /// The address the node is reached at (default: the host's primary address).
+    #[arg(long)]
+    node_ip: Option<IpAddr>,
+    /// Use this containerd socket instead of starting k1s's own containerd.
+    #[arg(long)]
+    container_runtime_endpoint: Option<PathBuf>,
+    /// The kubelet HTTPS port (logs, exec, attach, port-forward).
+    #[arg(long, default_value_t = 10250)]
+    kubelet_port: u16,
+    /// Where container logs are written.
+    #[arg(long, default_value = "/var/log/pods")]
+    pod_log_dir: PathBuf,
+    /// The pod network.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    cluster_cidr: String,
+    /// This node's pod range (default: the first /24 of --cluster-cidr).
+    #[arg(long, hide = true)]
+    pod_cidr: Option<String>,
+    /// The bridge pods attach to.
+    #[arg(long, default_value = "k1s0", hide = true)]
+    cni_bridge: String,
+    /// Where the CNI plugins are.
+    #[arg(long, default_value = "/usr/lib/cni")]
+    cni_bin_dir: PathBuf,
+    /// The cluster DNS address written into pods' resolv.conf.
+    #[arg(long, default_value = "10.43.0.10")]
+    cluster_dns: IpAddr,
+    /// The cluster domain.
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+    /// A registry (host[:port]) reached over plain HTTP; localhost ones always are. Repeatable.
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
+    /// The cgroup pods are created under.
+    #[arg(long, default_value = "/k1s", hide = true)]
+    cgroup_root: String,
+    /// Serve the API and controllers only; run no pods.
+    #[arg(long)]
+    disable_agent: bool,
+}
+
+impl ServerArgs {
+    /// The node agent's settings from these flags.
+    fn agent_config(&self, node_name: &str) -> anyhow::Result<k1s_agent::AgentConfig> {
+        let pod_cidr = match &self.pod_cidr {
+            Some(c) => c.clone(),
+            None => k1s_agent::config::first_pod_subnet(&self.cluster_cidr).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--cluster-cidr {} is not an IPv4 range of /24 or larger",
+                    self.cluster_cidr
+                )
+            })?,
+        };
+        let (containerd_socket, manage_containerd) = match &self.container_runtime_endpoint {
+            Some(s) => (s.clone(), false),
+            None => (self.data_dir.join("containerd").join("containerd.sock"), true),
+        };
+        Ok(k1s_agent::AgentConfig {
+            node_name: node_name.to_string(),
+            data_dir: self.data_dir.clone(),
+            containerd_socket,
+            manage_containerd,
+            kubelet_port: self.kubelet_port,
+            node_ip: self.node_ip.unwrap_or_else(k1s_agent::config::detect_node_ip),
+            pod_log_dir: self.pod_log_dir.clone(),
+            cluster_dns: self.cluster_dns,
+            cluster_domain: self.cluster_domain.clone(),
+            cluster_cidr: self.cluster_cidr.clone(),
+            pod_cidr,
+            cni_bridge: self.cni_bridge.clone(),
+            cni_bin_dir: self.cni_bin_dir.clone(),
+            insecure_registries: self.insecure_registries.clone(),
+            k1s_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/local/bin/k1s")),
+            cgroup_root: self.cgroup_root.clone(),
+        })
+    }
 }
 
 fn init_logging() {
@@ -105,12 +181,22 @@ fn shutdown_on_signals() -> anyhow::Result<watch::Receiver<bool>> {
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signals()?;
+    let node_name = args.node_name.clone().unwrap_or_else(host_name);
+    let start_node: Option<server::NodeStarter> = if args.disable_agent {
+        None
+    } else {
+        let config = args.agent_config(&node_name)?;
+        Some(Box::new(move |ctx| {
+            tokio::spawn(k1s_agent::run_in_process(ctx, config))
+        }))
+    };
     let opts = ServerOptions {
         data_dir: args.data_dir,
         bind_address: args.bind_address,
         https_port: args.https_port,
         kubeconfig_path: args.write_kubeconfig,
-        node_name: args.node_name.unwrap_or_else(host_name),
+        node_name,
+        start_node,
     };
     server::run(opts, shutdown).await
 }

@@ -33,9 +33,56 @@ pub fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
+/// The network slot of a test server that runs pods: its own pod range
+/// (`10.42.<n>.0/24`) and bridge (`k1se<n>`), held by a lock file so parallel
+/// test processes never share one.
+struct NodeSlot {
+    n: u8,
+    _lock: nix::fcntl::Flock<std::fs::File>,
+    kubelet_port: u16,
+    pod_log_dir: PathBuf,
+}
+
+impl NodeSlot {
+    fn take(dir: &Path) -> Result<NodeSlot> {
+        let locks = std::env::temp_dir().join("k1s-e2e-net");
+        std::fs::create_dir_all(&locks)?;
+        for n in 100..=250u8 {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(locks.join(format!("{n}.lock")))?;
+            if let Ok(lock) = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                return Ok(NodeSlot {
+                    n,
+                    _lock: lock,
+                    kubelet_port: free_port(),
+                    pod_log_dir: dir.join("pod-logs"),
+                });
+            }
+        }
+        bail!("no free e2e network slot in {}", locks.display())
+    }
+
+    fn args(&self) -> Vec<String> {
+        vec![
+            "--kubelet-port".into(),
+            self.kubelet_port.to_string(),
+            "--pod-log-dir".into(),
+            self.pod_log_dir.display().to_string(),
+            "--pod-cidr".into(),
+            format!("10.42.{}.0/24", self.n),
+            "--cni-bridge".into(),
+            format!("k1se{}", self.n),
+        ]
+    }
+}
+
 /// A running `k1s server` (killed on drop).
 pub struct Server {
     child: Option<Child>,
+    node: Option<NodeSlot>,
     /// The data dir (kept across restarts of the same `Server`).
     pub data_dir: PathBuf,
     /// The HTTPS port.
@@ -47,13 +94,26 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server on a fresh temporary data dir and a free port.
+    /// Starts a server (API and controllers, no node agent) on a fresh
+    /// temporary data dir and a free port.
     pub fn start() -> Result<Server> {
+        Server::start_with(false)
+    }
+
+    /// Starts a server with its node agent: its own containerd, kubelet port,
+    /// pod log dir, pod range and bridge; everything is cleaned up on drop.
+    pub fn start_node() -> Result<Server> {
+        Server::start_with(true)
+    }
+
+    fn start_with(node: bool) -> Result<Server> {
         let temp = tempfile::Builder::new().prefix("k1s-e2e-").tempdir()?;
         let data_dir = temp.path().join("data");
         let kubeconfig = temp.path().join("k1s.yaml");
+        let node = if node { Some(NodeSlot::take(temp.path())?) } else { None };
         let mut s = Server {
             child: None,
+            node,
             data_dir,
             port: free_port(),
             kubeconfig,
@@ -81,6 +141,7 @@ impl Server {
             .arg(&self.kubeconfig)
             .arg("--node-name")
             .arg("e2e-node")
+            .args(self.node_args())
             .env("K1S_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -117,6 +178,40 @@ impl Server {
                 bail!("k1s server not ready after 30 s:\n{}", self.log());
             }
         }
+    }
+
+    /// The flags that give this server its node agent (or none).
+    fn node_args(&self) -> Vec<String> {
+        match &self.node {
+            Some(slot) => slot.args(),
+            None => vec!["--disable-agent".into()],
+        }
+    }
+
+    /// The directory container logs are written to (servers with a node).
+    pub fn pod_log_dir(&self) -> Option<&Path> {
+        self.node.as_ref().map(|n| n.pod_log_dir.as_path())
+    }
+
+    /// Removes what the node agent left on the machine: containers and their
+    /// shims, pod sandboxes, the bridge, containerd (`k1s server --cleanup`).
+    pub fn cleanup_node(&self) -> Result<()> {
+        if self.node.is_none() {
+            return Ok(());
+        }
+        let out = Command::new(k1s_binary())
+            .arg("server")
+            .arg("--cleanup")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(self.node_args())
+            .stdin(Stdio::null())
+            .output()
+            .context("running k1s server --cleanup")?;
+        if !out.status.success() {
+            bail!("k1s server --cleanup failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
     }
 
     /// Everything the server logged so far.
@@ -206,6 +301,9 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.kill();
+        if let Err(e) = self.cleanup_node() {
+            eprintln!("{e:#}");
+        }
     }
 }
 

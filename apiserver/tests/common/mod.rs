@@ -35,6 +35,7 @@ impl TestServer {
             https_port: port,
             kubeconfig_path: kubeconfig.clone(),
             node_name: "test-node".into(),
+            start_node: None,
         };
         let (tx, rx) = watch::channel(false);
         let handle = tokio::spawn(server::run(opts, rx));
