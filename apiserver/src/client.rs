@@ -14,11 +14,20 @@ use serde_json::Value;
 use crate::api::Api;
 use crate::authn::UserInfo;
 
-/// A client of the API running in the same process.
+/// A client of the API: in the same process, or over HTTPS (`Client::remote`).
 #[derive(Clone)]
 pub struct Client {
-    api: Arc<Api>,
+    transport: Transport,
     user: Arc<UserInfo>,
+}
+
+/// How requests reach the API.
+#[derive(Clone)]
+enum Transport {
+    /// The request pipeline of this process, without a socket.
+    InProcess(Arc<Api>),
+    /// An API server over HTTPS; the user is whoever the credentials name.
+    Remote(crate::remote::Remote),
 }
 
 /// One event of a watch stream: its type (`ADDED`, `MODIFIED`, `DELETED`,
@@ -59,9 +68,21 @@ impl Client {
     /// A client acting as `user`.
     pub fn new(api: Arc<Api>, user: UserInfo) -> Client {
         Client {
-            api,
+            transport: Transport::InProcess(api),
             user: Arc::new(user),
         }
+    }
+
+    /// A client of a remote API server, with the current context of a kubeconfig
+    /// (`server` overrides its URL); requests identify as a kubelet of `node`.
+    pub fn remote(kubeconfig: &std::path::Path, server: Option<&str>, node: &str) -> anyhow::Result<Client> {
+        Ok(Client {
+            transport: Transport::Remote(crate::remote::Remote::from_kubeconfig(kubeconfig, server)?),
+            user: Arc::new(UserInfo {
+                name: format!("system:node:{node}"),
+                groups: vec!["system:nodes".into()],
+            }),
+        })
     }
 
     /// A client for a built-in controller (a member of `system:masters`).
@@ -114,7 +135,13 @@ impl Client {
             .header(header::USER_AGENT, self.user_agent())
             .body(Full::new(body))
             .map_err(ApiError::internal)?;
-        Ok(self.api.handle(req, &self.user).await)
+        match &self.transport {
+            Transport::InProcess(api) => Ok(api.handle(req, &self.user).await),
+            Transport::Remote(remote) => remote
+                .send(req)
+                .await
+                .map_err(|e| ApiError::unavailable(format!("{e:#}"))),
+        }
     }
 
     async fn request(&self, method: Method, uri: &str, content_type: &str, body: Bytes) -> Result<Value, ApiError> {

@@ -31,6 +31,8 @@ struct Cli {
 enum Command {
     /// Run the API server, the controllers and the node agent.
     Server(ServerArgs),
+    /// Run the node agent alone, against a k1s API server elsewhere.
+    Agent(AgentArgs),
     /// Run the system kubectl against this k1s (with its admin kubeconfig).
     #[command(disable_help_flag = true)]
     Kubectl {
@@ -63,6 +65,31 @@ struct ServerArgs {
     /// Where to write the admin kubeconfig.
     #[arg(long, default_value = DEFAULT_KUBECONFIG)]
     write_kubeconfig: PathBuf,
+    /// Serve the API and controllers only; run no pods.
+    #[arg(long)]
+    disable_agent: bool,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(clap::Args)]
+struct AgentArgs {
+    /// The API server's URL (default: the kubeconfig's).
+    #[arg(long)]
+    server: Option<String>,
+    /// Credentials and CA for the API server.
+    #[arg(long, default_value = DEFAULT_KUBECONFIG)]
+    kubeconfig: PathBuf,
+    /// Where node data (containerd, pod volumes, images) lives.
+    #[arg(long, default_value = "/var/lib/k1s", env = "K1S_DATA_DIR")]
+    data_dir: PathBuf,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// The node agent's flags (shared by `k1s server` and `k1s agent`).
+#[derive(clap::Args)]
+struct NodeArgs {
     /// This node's name (default: the host name).
     #[arg(long)]
     node_name: Option<String>,
@@ -102,14 +129,16 @@ struct ServerArgs {
     /// The cgroup pods are created under.
     #[arg(long, default_value = "/k1s", hide = true)]
     cgroup_root: String,
-    /// Serve the API and controllers only; run no pods.
-    #[arg(long)]
-    disable_agent: bool,
 }
 
-impl ServerArgs {
+impl NodeArgs {
+    /// This node's name.
+    fn name(&self) -> String {
+        self.node_name.clone().unwrap_or_else(host_name)
+    }
+
     /// The node agent's settings from these flags.
-    fn agent_config(&self, node_name: &str) -> anyhow::Result<k1s_agent::AgentConfig> {
+    fn agent_config(&self, data_dir: &std::path::Path) -> anyhow::Result<k1s_agent::AgentConfig> {
         let pod_cidr = match &self.pod_cidr {
             Some(c) => c.clone(),
             None => k1s_agent::config::first_pod_subnet(&self.cluster_cidr).ok_or_else(|| {
@@ -121,11 +150,11 @@ impl ServerArgs {
         };
         let (containerd_socket, manage_containerd) = match &self.container_runtime_endpoint {
             Some(s) => (s.clone(), false),
-            None => (self.data_dir.join("containerd").join("containerd.sock"), true),
+            None => (data_dir.join("containerd").join("containerd.sock"), true),
         };
         Ok(k1s_agent::AgentConfig {
-            node_name: node_name.to_string(),
-            data_dir: self.data_dir.clone(),
+            node_name: self.name(),
+            data_dir: data_dir.to_path_buf(),
             containerd_socket,
             manage_containerd,
             kubelet_port: self.kubelet_port,
@@ -181,11 +210,11 @@ fn shutdown_on_signals() -> anyhow::Result<watch::Receiver<bool>> {
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signals()?;
-    let node_name = args.node_name.clone().unwrap_or_else(host_name);
+    let node_name = args.node.name();
     let start_node: Option<server::NodeStarter> = if args.disable_agent {
         None
     } else {
-        let config = args.agent_config(&node_name)?;
+        let config = args.node.agent_config(&args.data_dir)?;
         Some(Box::new(move |ctx| {
             tokio::spawn(k1s_agent::run_in_process(ctx, config))
         }))
@@ -199,6 +228,33 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         start_node,
     };
     server::run(opts, shutdown).await
+}
+
+async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
+    let shutdown = shutdown_on_signals()?;
+    let config = args.node.agent_config(&args.data_dir)?;
+    let client = k1s_apiserver::client::Client::remote(&args.kubeconfig, args.server.as_deref(), &config.node_name)?;
+    k1s_agent::run(client, std::sync::Arc::new(config), shutdown).await;
+    Ok(())
+}
+
+/// Runs `f` on a multi-threaded runtime with logging, turning errors into exit code 1.
+fn run_async<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> ExitCode {
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("k1s: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(f) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -222,22 +278,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Server(args) => {
-            init_logging();
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("k1s: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(run_server(args)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    error!("{e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Server(args) => run_async(run_server(args)),
+        Command::Agent(args) => run_async(run_agent(args)),
     }
 }
