@@ -473,6 +473,11 @@ impl Store {
     }
 }
 
+/// A Write stream failure with containerd's status code.
+#[derive(Debug, thiserror::Error)]
+#[error("content write failed: {0}")]
+pub struct WriteFailed(String, tonic::Code);
+
 /// An open Content Write stream.
 pub struct BlobWriter {
     tx: Option<mpsc::Sender<WriteContentRequest>>,
@@ -524,7 +529,7 @@ impl BlobWriter {
         match self.drain.take() {
             Some(h) => match h.await {
                 Ok(Ok(r)) => Ok(r),
-                Ok(Err(s)) => Err(anyhow!("content write failed: {}", s.message())),
+                Ok(Err(s)) => Err(WriteFailed(s.message().to_string(), s.code()).into()),
                 Err(e) => Err(anyhow!("content write task failed: {e}")),
             },
             None => Ok(None),
@@ -548,6 +553,8 @@ impl BlobWriter {
         let req = WriteContentRequest {
             action: WriteAction::Commit as i32,
             r#ref: self.reference.clone(),
+            // containerd truncates the ingest when a write/commit says offset 0.
+            offset: self.offset,
             total: self.offset,
             expected: hash.clone(),
             labels: labels.clone(),
@@ -556,7 +563,11 @@ impl BlobWriter {
         self.send(req).await?;
         match self.finish().await {
             Ok(_) => Ok(hash),
-            Err(e) if e.to_string().contains("already exists") => {
+            Err(e)
+                if e
+                    .downcast_ref::<WriteFailed>()
+                    .is_some_and(|w| w.1 == tonic::Code::AlreadyExists) =>
+            {
                 let store = Store::new(self.cd.clone(), "");
                 store.add_labels(&hash, &labels).await?;
                 Ok(hash)
