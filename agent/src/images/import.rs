@@ -374,7 +374,17 @@ async fn import_under_lease<R: Read + Send + 'static>(
     let p = progress.clone();
     let reader_task = tokio::task::spawn_blocking(move || {
         let err_tx = tx.clone();
-        if let Err(e) = archive::read_archive(reader, tx, p) {
+        // `docker save | gzip` works too: a gzip stream is unwrapped first.
+        let mut buffered = std::io::BufReader::with_capacity(1 << 20, reader);
+        let gz = std::io::BufRead::fill_buf(&mut buffered)
+            .map(oci::is_gzip)
+            .unwrap_or(false);
+        let source: Box<dyn Read> = if gz {
+            Box::new(flate2::read::GzDecoder::new(buffered))
+        } else {
+            Box::new(buffered)
+        };
+        if let Err(e) = archive::read_archive(source, tx, p) {
             let _ = err_tx.blocking_send(Err(e));
         }
     });
