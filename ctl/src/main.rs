@@ -1,6 +1,8 @@
 //! `k1s`: the one binary. It parses flags and wires the other crates together.
 
 mod bench;
+mod check;
+mod image;
 mod kubectl;
 
 use std::net::IpAddr;
@@ -43,6 +45,11 @@ enum Command {
     /// Measure startup, API throughput and latency, and store churn.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Manage images in k1s's containerd (import archives, list, pull, remove).
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// Check that this machine has what k1s's node needs (containerd, runc, CNI, cgroups…).
+    Check,
     /// Print the admin kubeconfig.
     Kubeconfig {
         /// The kubeconfig file k1s server wrote.
@@ -268,6 +275,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Image(cmd) => match image::run(cmd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("k1s image: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Check => check::run(),
         Command::Kubeconfig { path } => match std::fs::read_to_string(&path) {
             Ok(s) => {
                 print!("{s}");

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+pub mod images;
+
 /// The `k1s` binary: `$K1S_BIN`, or the one cargo built next to the test binary.
 pub fn k1s_binary() -> PathBuf {
     if let Ok(p) = std::env::var("K1S_BIN") {

@@ -1,5 +1,27 @@
 //! Images: Docker-style name normalisation, registry pulls, `docker save`/OCI
 //! archive import, unpacking layers into snapshots, listing.
+//!
+//! - [`reference`]: Docker name normalisation and the pull-policy decision.
+//! - [`auth`]: `imagePullSecrets` (`.dockerconfigjson`/`.dockercfg`) credentials.
+//! - [`oci`]: image documents, media types, digests, chain IDs, platform choice.
+//! - [`store`]: containerd Content/Images/Snapshots/Diff/Leases plumbing.
+//! - [`archive`] + [`import`]: streaming `docker save`/OCI archive import.
+//! - [`pull`]: registry pulls with oci-client.
+//! - [`service`]: [`ImageService`], the API the rest of the agent uses.
+
+pub mod archive;
+pub mod auth;
+pub mod import;
+pub mod oci;
+pub mod pull;
+pub mod reference;
+pub mod service;
+pub mod store;
+
+pub use archive::{Progress, ProgressFn};
+pub use auth::{Credential, DockerConfigJson};
+pub use reference::{normalize, PullPolicy, Reference};
+pub use service::{Ensured, ImageError, ImageOptions, ImageService};
 
 /// An image ready to run: what the runtime needs to make a container from it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
