@@ -6,6 +6,7 @@
 //! - [`images`]: name normalisation, registry pulls, archive import, unpacking.
 //! - [`runtime`]: pod sandboxes (namespaces, hosts/resolv, cgroups, network),
 //!   OCI runtime specs, containers and tasks, exit events, exec.
+//! - [`containers`]: the ContainerSpec of a pod's container (argv, env, security, mounts).
 //! - [`volumes`]: emptyDir, hostPath, configMap, secret, downwardAPI, projected.
 //! - [`pods`]: the pod workers (sync loop), status, back-off, events.
 //! - [`probes`]: liveness/readiness/startup probes and lifecycle hooks.
@@ -17,6 +18,7 @@
 pub mod agent;
 pub mod config;
 pub mod containerd;
+pub mod containers;
 pub mod images;
 pub mod logs;
 pub mod netns;

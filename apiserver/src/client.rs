@@ -192,6 +192,24 @@ impl Client {
         .await
     }
 
+    /// `POST`s to a subresource of an object (e.g. a ServiceAccount's `token`).
+    pub async fn create_subresource(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        sub: &str,
+        obj: &Value,
+    ) -> Result<Value, ApiError> {
+        self.request(
+            Method::POST,
+            &resource_path(info, namespace, Some(name), Some(sub)),
+            "application/json",
+            Self::body(obj),
+        )
+        .await
+    }
+
     fn name_of(obj: &Value) -> Result<&str, ApiError> {
         obj["metadata"]["name"]
             .as_str()
