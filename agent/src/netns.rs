@@ -20,8 +20,8 @@ pub async fn connect_tcp(netns: &Path, addr: SocketAddr, timeout: Duration) -> a
         .name("netns-dial".into())
         .spawn(move || {
             let result = (|| -> anyhow::Result<TcpStream> {
-                let ns = File::open(&netns)
-                    .with_context(|| format!("cannot open network namespace {}", netns.display()))?;
+                let ns =
+                    File::open(&netns).with_context(|| format!("cannot open network namespace {}", netns.display()))?;
                 setns(&ns, CloneFlags::CLONE_NEWNET)
                     .with_context(|| format!("cannot enter network namespace {}", netns.display()))?;
                 TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("dial tcp {addr}"))
