@@ -29,6 +29,8 @@ pub struct Api {
     pub allocators: Allocators,
     /// Flag-derived settings.
     pub config: ApiConfig,
+    /// TLS towards kubelets (`pods/log`, `exec`, `attach`, `portforward`), set once at start.
+    pub kubelet_tls: std::sync::OnceLock<Arc<rustls::ClientConfig>>,
 }
 
 impl Api {
@@ -43,6 +45,7 @@ impl Api {
             store,
             allocators,
             config,
+            kubelet_tls: std::sync::OnceLock::new(),
         }))
     }
 

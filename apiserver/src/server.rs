@@ -91,6 +91,9 @@ pub async fn run(mut opts: ServerOptions, shutdown: watch::Receiver<bool>) -> an
     )
     .map_err(|e| anyhow::anyhow!("cannot start the API: {e}"))?;
 
+    let kubelet_tls = tls::kubelet_client_config(&opts.data_dir.join("tls"))?;
+    let _ = api.kubelet_tls.set(kubelet_tls);
+
     let system = Client::for_controller(api.clone(), "k1s-bootstrap");
     bootstrap::ensure_builtins(&system, port)
         .await

@@ -1,1 +1,3 @@
-//! (being written)
+//! Container logs in the CRI format: the reader behind `pods/log` and attach.
+
+pub mod reader;

@@ -131,6 +131,19 @@ fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
             verbs: &["get", "patch", "update"],
         });
     }
+    if r.group.is_empty() && r.plural == "pods" {
+        let core = |name, kind, verbs| Subresource {
+            name,
+            group: "",
+            version: "v1",
+            kind,
+            verbs,
+        };
+        out.push(core("attach", "PodAttachOptions", &["create", "get"][..]));
+        out.push(core("exec", "PodExecOptions", &["create", "get"][..]));
+        out.push(core("log", "Pod", &["get"][..]));
+        out.push(core("portforward", "PodPortForwardOptions", &["create", "get"][..]));
+    }
     if r.has_status {
         out.push(own("status", &["get", "patch", "update"][..]));
     }

@@ -74,6 +74,11 @@ impl Verifier {
 
     /// Whether the admin certificate is a valid client certificate for `system:admin`; the reason if not.
     pub fn check_admin(&self, cert: &KeyedCert) -> Result<(), String> {
+        self.check_client(cert, ADMIN_USER, ADMIN_GROUP)
+    }
+
+    /// Whether `cert` is a valid client certificate for user `user` in group `group`; the reason if not.
+    pub fn check_client(&self, cert: &KeyedCert, user: &str, group: &str) -> Result<(), String> {
         self.client
             .verify_client_cert(cert.cert_der(), &[], UnixTime::now())
             .map_err(|e| format!("not valid under the CA: {e}"))?;
@@ -82,10 +87,8 @@ impl Verifier {
         let subject = parsed.subject();
         let cn: Vec<_> = subject.iter_common_name().filter_map(|a| a.as_str().ok()).collect();
         let orgs: Vec<_> = subject.iter_organization().filter_map(|a| a.as_str().ok()).collect();
-        if cn != [ADMIN_USER] || !orgs.contains(&ADMIN_GROUP) {
-            return Err(format!(
-                "its subject is {subject}, not CN={ADMIN_USER}, O={ADMIN_GROUP}"
-            ));
+        if cn != [user] || !orgs.contains(&group) {
+            return Err(format!("its subject is {subject}, not CN={user}, O={group}"));
         }
         Ok(())
     }

@@ -43,7 +43,12 @@ pub fn ca() -> anyhow::Result<Issued> {
 
 /// A serving certificate for `names`, signed by the CA key.
 pub fn serving(ca_key_pem: &str, names: &SubjectNames) -> anyhow::Result<Issued> {
-    let mut params = leaf_params("kube-apiserver", &[], ExtendedKeyUsagePurpose::ServerAuth);
+    serving_for("kube-apiserver", ca_key_pem, names)
+}
+
+/// A serving certificate with common name `common_name` for `names`, signed by the CA key.
+pub fn serving_for(common_name: &str, ca_key_pem: &str, names: &SubjectNames) -> anyhow::Result<Issued> {
+    let mut params = leaf_params(common_name, &[], ExtendedKeyUsagePurpose::ServerAuth);
     for dns in &names.dns {
         let dns = dns
             .clone()
@@ -61,6 +66,14 @@ pub fn serving(ca_key_pem: &str, names: &SubjectNames) -> anyhow::Result<Issued>
 pub fn admin(ca_key_pem: &str) -> anyhow::Result<Issued> {
     issue(
         leaf_params(ADMIN_USER, &[ADMIN_GROUP], ExtendedKeyUsagePurpose::ClientAuth),
+        ca_key_pem,
+    )
+}
+
+/// A client certificate for `user` in `group`, signed by the CA key.
+pub fn client(ca_key_pem: &str, user: &str, group: &str) -> anyhow::Result<Issued> {
+    issue(
+        leaf_params(user, &[group], ExtendedKeyUsagePurpose::ClientAuth),
         ca_key_pem,
     )
 }

@@ -7,6 +7,7 @@ mod check;
 mod config;
 pub(crate) mod files;
 mod issue;
+mod kubelet;
 mod names;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ use tracing::info;
 
 pub use config::{client_config, server_config};
 pub use issue::{ADMIN_GROUP, ADMIN_USER, CA_COMMON_NAME};
+pub use kubelet::{kubelet_client_config, kubelet_server_config, KUBELET_CLIENT_GROUP, KUBELET_CLIENT_USER};
 pub use names::{SubjectNames, KUBERNETES_SERVICE_IP};
 
 /// Where one certificate and its key live inside the TLS directory.

@@ -5,6 +5,7 @@ mod create;
 mod delete;
 mod fieldmanager;
 mod fieldvalidation;
+mod kubelet;
 pub(crate) mod list;
 mod object;
 mod patch;
@@ -43,6 +44,12 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
+    if let (Some(_), Some(sub)) = (&path.name, path.subresource.as_deref()) {
+        if path.info.group.is_empty() && path.info.plural == "pods" && kubelet::is_node_subresource(sub) {
+            let sub = sub.to_string();
+            return kubelet::serve(api, req, &path, &sub).await;
+        }
+    }
     let mut query = Query::parse(req.uri().query())?;
     query.user_agent = req
         .headers()
