@@ -163,6 +163,8 @@ pub struct Informer {
     handlers: Vec<Handler>,
     metadata_only: bool,
     config: InformerConfig,
+    /// Extra list/watch query parameters (e.g. a field selector).
+    query: String,
 }
 
 enum State {
@@ -186,6 +188,22 @@ impl Informer {
             handlers: Vec::new(),
             metadata_only: false,
             config: InformerConfig::default(),
+            query: String::new(),
+        }
+    }
+
+    /// Lists and watches only what `query` selects: raw query parameters such
+    /// as `fieldSelector=spec.nodeName%3Dnode1` (already percent-encoded).
+    pub fn with_query(mut self, query: &str) -> Informer {
+        self.query = query.to_string();
+        self
+    }
+
+    fn extra_query(&self) -> String {
+        if self.query.is_empty() {
+            String::new()
+        } else {
+            format!("&{}", self.query)
         }
     }
 
@@ -252,7 +270,7 @@ impl Informer {
                 }
             },
             State::Listed(rv) => {
-                let query = format!("resourceVersion={rv}&allowWatchBookmarks=true");
+                let query = format!("resourceVersion={rv}&allowWatchBookmarks=true{}", self.extra_query());
                 match self.client.watch(self.info, None, &query).await {
                     Ok(s) => State::Watching {
                         rv,
@@ -317,7 +335,7 @@ impl Informer {
         let mut rv = None;
         let mut token: Option<String> = None;
         loop {
-            let mut query = format!("limit={}", self.config.page_size.max(1));
+            let mut query = format!("limit={}{}", self.config.page_size.max(1), self.extra_query());
             if let Some(t) = &token {
                 query.push_str("&continue=");
                 query.push_str(

@@ -1,0 +1,799 @@
+//! Sync decisions with a fake runtime on a fake clock.
+
+use super::*;
+use crate::pods::backoff::{Clock, FakeClock};
+use crate::pods::deps::{BoxFut, PodApi, PodConfig, PodImages, PodProbes, PodRuntime, ProbeState};
+use crate::pods::events::MemoryEvents;
+use crate::pods::manager::PodManager;
+use crate::runtime::{ContainerSpec, Resources};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::LifecycleHandler;
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Default)]
+struct FakeRuntime {
+    containers: Mutex<Vec<ContainerInfo>>,
+    sandboxes: Mutex<HashSet<String>>,
+    removed_sandboxes: Mutex<Vec<String>>,
+    stops: Mutex<Vec<(String, Duration)>>,
+    clock: Mutex<Option<FakeClock>>,
+}
+
+impl FakeRuntime {
+    fn now(&self) -> Timestamp {
+        self.clock.lock().unwrap().as_ref().unwrap().now()
+    }
+    fn set_state(&self, id: &str, state: ContainerRunState) {
+        for c in self.containers.lock().unwrap().iter_mut() {
+            if c.id == id {
+                c.state = state.clone();
+            }
+        }
+    }
+    fn exit(&self, name: &str, code: i32) {
+        let id = self.latest(name).id;
+        let now = self.now();
+        self.set_state(
+            &id,
+            ContainerRunState::Exited {
+                exit_code: code,
+                reason: if code == 0 { "Completed" } else { "Error" }.into(),
+                message: None,
+                started_at: Some(now),
+                finished_at: now,
+            },
+        );
+    }
+    fn latest(&self, name: &str) -> ContainerInfo {
+        let v = self.containers.lock().unwrap();
+        let mut mine: Vec<_> = v.iter().filter(|c| c.name == name).cloned().collect();
+        mine.sort_by_key(|c| c.attempt);
+        mine.pop().expect("an instance")
+    }
+    fn count(&self, name: &str) -> usize {
+        self.containers
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.name == name)
+            .count()
+    }
+}
+
+impl PodRuntime for FakeRuntime {
+    fn ensure_sandbox<'a>(&'a self, pod: &'a Pod) -> BoxFut<'a, anyhow::Result<Sandbox>> {
+        Box::pin(async move {
+            let uid = pod.metadata.uid.clone().unwrap_or_default();
+            self.sandboxes.lock().unwrap().insert(uid.clone());
+            Ok(Sandbox {
+                pod_uid: uid,
+                netns: PathBuf::new(),
+                ipcns: PathBuf::new(),
+                utsns: PathBuf::new(),
+                hosts_file: PathBuf::new(),
+                resolv_file: PathBuf::new(),
+                hostname_file: PathBuf::new(),
+                cgroup_parent: String::new(),
+                pod_ips: vec!["10.42.0.7".parse().unwrap()],
+                host_network: false,
+            })
+        })
+    }
+    fn remove_sandbox<'a>(&'a self, pod_uid: &'a str) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.sandboxes.lock().unwrap().remove(pod_uid);
+            self.removed_sandboxes.lock().unwrap().push(pod_uid.to_string());
+            Ok(())
+        })
+    }
+    fn list_sandboxes(&self) -> BoxFut<'_, anyhow::Result<Vec<String>>> {
+        Box::pin(async move { Ok(self.sandboxes.lock().unwrap().iter().cloned().collect()) })
+    }
+    fn create_container<'a>(
+        &'a self,
+        _sandbox: &'a Sandbox,
+        spec: &'a ContainerSpec,
+    ) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.containers.lock().unwrap().push(ContainerInfo {
+                id: spec.id.clone(),
+                pod_uid: spec.pod_uid.clone(),
+                pod_namespace: spec.pod_namespace.clone(),
+                pod_name: spec.pod_name.clone(),
+                name: spec.name.clone(),
+                kind: spec.kind,
+                attempt: spec.attempt,
+                image_ref: spec.image_ref.clone(),
+                image_id: spec.image.id.clone(),
+                state: ContainerRunState::Created,
+                log_path: spec.log_path.clone(),
+            });
+            Ok(())
+        })
+    }
+    fn start_container<'a>(&'a self, id: &'a str) -> BoxFut<'a, anyhow::Result<Timestamp>> {
+        Box::pin(async move {
+            let now = self.now();
+            self.set_state(id, ContainerRunState::Running { started_at: now });
+            Ok(now)
+        })
+    }
+    fn stop_container<'a>(&'a self, id: &'a str, grace: Duration) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.stops.lock().unwrap().push((id.to_string(), grace));
+            let now = self.now();
+            let running = self
+                .containers
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|c| c.id == id && matches!(c.state, ContainerRunState::Running { .. }));
+            if running {
+                self.set_state(
+                    id,
+                    ContainerRunState::Exited {
+                        exit_code: 137,
+                        reason: "Error".into(),
+                        message: None,
+                        started_at: Some(now),
+                        finished_at: now,
+                    },
+                );
+            }
+            Ok(())
+        })
+    }
+    fn remove_container<'a>(&'a self, id: &'a str) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.containers.lock().unwrap().retain(|c| c.id != id);
+            Ok(())
+        })
+    }
+    fn list_containers(&self) -> BoxFut<'_, anyhow::Result<Vec<ContainerInfo>>> {
+        Box::pin(async move { Ok(self.containers.lock().unwrap().clone()) })
+    }
+}
+
+#[derive(Default)]
+struct FakeImages {
+    present: Mutex<HashSet<String>>,
+    fail_pull: Mutex<Option<String>>,
+    pulls: Mutex<usize>,
+}
+
+fn image_info(name: &str) -> ImageInfo {
+    ImageInfo {
+        name: format!("docker.io/library/{name}"),
+        id: "sha256:cfg".into(),
+        repo_digests: vec!["docker.io/library/busybox@sha256:dgst".into()],
+        size: 1234,
+        ..Default::default()
+    }
+}
+
+impl PodImages for FakeImages {
+    fn present<'a>(&'a self, image: &'a str) -> BoxFut<'a, anyhow::Result<Option<ImageInfo>>> {
+        Box::pin(async move { Ok(self.present.lock().unwrap().contains(image).then(|| image_info(image))) })
+    }
+    fn pull<'a>(&'a self, image: &'a str, _secrets: &'a [Secret]) -> BoxFut<'a, Result<ImageInfo, String>> {
+        Box::pin(async move {
+            *self.pulls.lock().unwrap() += 1;
+            if let Some(e) = self.fail_pull.lock().unwrap().clone() {
+                return Err(e);
+            }
+            self.present.lock().unwrap().insert(image.to_string());
+            Ok(image_info(image))
+        })
+    }
+}
+
+#[derive(Default)]
+struct FakeConfig {
+    fail: Mutex<Option<String>>,
+    torn_down: Mutex<Vec<String>>,
+}
+
+impl PodConfig for FakeConfig {
+    fn setup_volumes<'a>(&'a self, _pod: &'a Pod) -> BoxFut<'a, Result<VolumeHandle, String>> {
+        Box::pin(async move { Ok(Arc::new(()) as VolumeHandle) })
+    }
+    fn teardown_volumes<'a>(&'a self, pod_uid: &'a str) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.torn_down.lock().unwrap().push(pod_uid.to_string());
+            Ok(())
+        })
+    }
+    fn build_spec<'a>(
+        &'a self,
+        pod: &'a Pod,
+        container: &'a Container,
+        kind: ContainerKind,
+        attempt: u32,
+        image: &'a ImageInfo,
+        _sandbox: &'a Sandbox,
+        _volumes: &'a VolumeHandle,
+    ) -> BoxFut<'a, Result<ContainerSpec, String>> {
+        Box::pin(async move {
+            if let Some(e) = self.fail.lock().unwrap().clone() {
+                return Err(e);
+            }
+            Ok(ContainerSpec {
+                id: String::new(),
+                pod_uid: pod.metadata.uid.clone().unwrap_or_default(),
+                pod_name: pod.metadata.name.clone().unwrap_or_default(),
+                pod_namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+                name: container.name.clone(),
+                kind,
+                attempt,
+                image_ref: container.image.clone().unwrap_or_default(),
+                image: image.clone(),
+                args: vec![],
+                env: vec![],
+                working_dir: "/".into(),
+                mounts: vec![],
+                user: None,
+                supplemental_groups: vec![],
+                image_user: None,
+                cap_add: vec![],
+                cap_drop: vec![],
+                privileged: false,
+                read_only_rootfs: false,
+                no_new_privileges: false,
+                seccomp_runtime_default: false,
+                resources: Resources::default(),
+                tty: false,
+                stdin: false,
+                share_pid: false,
+                log_path: PathBuf::from(format!("/logs/{}/{attempt}.log", container.name)),
+                termination_message_file: None,
+                labels: Default::default(),
+            })
+        })
+    }
+}
+
+#[derive(Default)]
+struct FakeProbes {
+    states: Mutex<HashMap<String, ProbeState>>,
+    added: Mutex<Vec<String>>,
+    hooks: Mutex<Vec<String>>,
+}
+
+impl PodProbes for FakeProbes {
+    fn add_container(&self, _pod: &Pod, _container: &str, container_id: &str, _sandbox: &Sandbox) {
+        self.added.lock().unwrap().push(container_id.to_string());
+    }
+    fn remove_container(&self, container_id: &str) {
+        self.states.lock().unwrap().remove(container_id);
+    }
+    fn status(&self, container_id: &str) -> Option<ProbeState> {
+        self.states.lock().unwrap().get(container_id).cloned()
+    }
+    fn run_hook<'a>(
+        &'a self,
+        _sandbox: &'a Sandbox,
+        _pod: &'a Pod,
+        container_id: &'a str,
+        _handler: &'a LifecycleHandler,
+        _timeout: Duration,
+    ) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.hooks.lock().unwrap().push(container_id.to_string());
+            Ok(())
+        })
+    }
+}
+
+#[derive(Default)]
+struct FakeApi {
+    patches: Mutex<Vec<Value>>,
+    deleted: Mutex<Vec<String>>,
+}
+
+impl PodApi for FakeApi {
+    fn patch_status<'a>(&'a self, _ns: &'a str, _name: &'a str, patch: &'a Value) -> BoxFut<'a, anyhow::Result<Value>> {
+        Box::pin(async move {
+            self.patches.lock().unwrap().push(patch.clone());
+            Ok(Value::Null)
+        })
+    }
+    fn delete_pod<'a>(&'a self, _ns: &'a str, _name: &'a str, uid: &'a str) -> BoxFut<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            self.deleted.lock().unwrap().push(uid.to_string());
+            Ok(())
+        })
+    }
+    fn get_secret<'a>(&'a self, _ns: &'a str, _name: &'a str) -> BoxFut<'a, anyhow::Result<Option<Secret>>> {
+        Box::pin(async move { Ok(None) })
+    }
+}
+
+struct Env {
+    clock: FakeClock,
+    runtime: Arc<FakeRuntime>,
+    images: Arc<FakeImages>,
+    config: Arc<FakeConfig>,
+    probes: Arc<FakeProbes>,
+    api: Arc<FakeApi>,
+    events: MemoryEvents,
+    deps: Deps,
+}
+
+impl Env {
+    fn new() -> Env {
+        let clock = FakeClock::new("2026-01-01T00:00:00Z".parse().unwrap());
+        let runtime = Arc::new(FakeRuntime::default());
+        *runtime.clock.lock().unwrap() = Some(clock.clone());
+        let images = Arc::new(FakeImages::default());
+        images.present.lock().unwrap().insert("busybox:1.36".into());
+        let config = Arc::new(FakeConfig::default());
+        let probes = Arc::new(FakeProbes::default());
+        let api = Arc::new(FakeApi::default());
+        let events = MemoryEvents::default();
+        let deps = Deps {
+            runtime: runtime.clone(),
+            images: images.clone(),
+            config: config.clone(),
+            probes: probes.clone(),
+            api: api.clone(),
+            events: Arc::new(events.clone()),
+            clock: Arc::new(clock.clone()),
+        };
+        Env {
+            clock,
+            runtime,
+            images,
+            config,
+            probes,
+            api,
+            events,
+            deps,
+        }
+    }
+
+    fn worker(&self) -> Worker {
+        Worker::new(
+            self.deps.clone(),
+            NodeFacts {
+                name: "node1".into(),
+                ips: vec!["192.168.1.10".parse().unwrap()],
+            },
+            "u1".into(),
+            Arc::new(Mutex::new(HashMap::new())),
+        )
+    }
+
+    fn last_status(&self) -> Value {
+        self.api.patches.lock().unwrap().last().cloned().unwrap_or(Value::Null)
+    }
+}
+
+fn pod(spec: Value) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "default", "uid": "u1"},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+fn app(restart: &str) -> Pod {
+    pod(json!({"restartPolicy": restart, "containers": [{"name": "app", "image": "busybox:1.36"}]}))
+}
+
+fn with_init(restart: &str) -> Pod {
+    pod(json!({
+        "restartPolicy": restart,
+        "initContainers": [{"name": "init", "image": "busybox:1.36"}],
+        "containers": [{"name": "app", "image": "busybox:1.36"}],
+    }))
+}
+
+#[tokio::test]
+async fn starts_the_containers_with_kubelet_events() {
+    let env = Env::new();
+    let mut w = env.worker();
+    let p = app("Always");
+    assert_eq!(w.sync(Some(&p)).await, Outcome::Again(None));
+    let c = env.runtime.latest("app");
+    assert!(matches!(c.state, ContainerRunState::Running { .. }));
+    assert_eq!(c.id.len(), 64);
+    let events = env.events.all();
+    assert_eq!(
+        events,
+        [
+            (
+                "spec.containers{app}".into(),
+                "Normal".into(),
+                "Pulled".into(),
+                "Container image \"busybox:1.36\" already present on machine".into()
+            ),
+            (
+                "spec.containers{app}".into(),
+                "Normal".into(),
+                "Created".into(),
+                "Created container: app".into()
+            ),
+            (
+                "spec.containers{app}".into(),
+                "Normal".into(),
+                "Started".into(),
+                "Started container app".into()
+            ),
+        ]
+    );
+    let st = env.last_status();
+    assert_eq!(st["metadata"]["uid"], "u1");
+    assert_eq!(st["status"]["phase"], "Running");
+    assert_eq!(st["status"]["podIP"], "10.42.0.7");
+    assert_eq!(
+        st["status"]["containerStatuses"][0]["imageID"],
+        "docker.io/library/busybox@sha256:dgst"
+    );
+    assert_eq!(env.probes.added.lock().unwrap().as_slice(), std::slice::from_ref(&c.id));
+    // Nothing changed: no new container, no new patch.
+    let patches = env.api.patches.lock().unwrap().len();
+    w.sync(Some(&p)).await;
+    assert_eq!(env.runtime.count("app"), 1);
+    assert_eq!(env.api.patches.lock().unwrap().len(), patches);
+}
+
+#[tokio::test]
+async fn init_containers_run_first_one_at_a_time() {
+    let env = Env::new();
+    let mut w = env.worker();
+    let p = with_init("Always");
+    w.sync(Some(&p)).await;
+    assert_eq!(env.runtime.count("init"), 1);
+    assert_eq!(env.runtime.count("app"), 0);
+    assert_eq!(env.last_status()["status"]["phase"], "Pending");
+    w.sync(Some(&p)).await;
+    assert_eq!(env.runtime.count("app"), 0, "the init container still runs");
+    env.runtime.exit("init", 0);
+    w.sync(Some(&p)).await;
+    assert_eq!(env.runtime.count("init"), 1);
+    assert!(matches!(
+        env.runtime.latest("app").state,
+        ContainerRunState::Running { .. }
+    ));
+    assert_eq!(env.last_status()["status"]["phase"], "Running");
+}
+
+#[tokio::test]
+async fn failed_init_container_under_never_fails_the_pod() {
+    let env = Env::new();
+    let mut w = env.worker();
+    let p = with_init("Never");
+    w.sync(Some(&p)).await;
+    env.runtime.exit("init", 1);
+    w.sync(Some(&p)).await;
+    assert_eq!(env.runtime.count("init"), 1, "not restarted");
+    assert_eq!(env.runtime.count("app"), 0);
+    assert_eq!(env.last_status()["status"]["phase"], "Failed");
+    // The finished pod releases its sandbox but keeps the stopped container.
+    w.sync(Some(&p)).await;
+    assert_eq!(env.runtime.removed_sandboxes.lock().unwrap().as_slice(), ["u1"]);
+    assert_eq!(env.runtime.count("init"), 1);
+}
+
+#[tokio::test]
+async fn failing_init_container_restarts_with_back_off() {
+    let env = Env::new();
+    let mut w = env.worker();
+    let p = with_init("Always");
+    w.sync(Some(&p)).await;
+    env.runtime.exit("init", 1);
+    w.sync(Some(&p)).await;
+    assert_eq!(env.runtime.latest("init").attempt, 1, "first restart is immediate");
+    env.runtime.exit("init", 1);
+    let out = w.sync(Some(&p)).await;
+    assert_eq!(out, Outcome::Again(Some(Duration::from_secs(10))));
+    let st = env.last_status();
+    let init = &st["status"]["initContainerStatuses"][0];
+    assert_eq!(init["state"]["waiting"]["reason"], "CrashLoopBackOff");
+    assert_eq!(env.runtime.count("app"), 0);
+}
+
+#[tokio::test]
+async fn crash_loop_back_off_grows_on_the_fake_clock() {
+    let env = Env::new();
+    let mut w = env.worker();
+    let p = app("Always");
+    w.sync(Some(&p)).await;
+    env.runtime.exit("app", 1);
+    w.sync(Some(&p)).await;
+    assert_eq!(env.runtime.latest("app").attempt, 1);
+    let mut backoffs = Vec::new();
+    for attempt in 2..=4 {
+        env.clock.advance(Duration::from_secs(1));
+        env.runtime.exit("app", 1);
+        let out = w.sync(Some(&p)).await;
+        let Outcome::Again(Some(wait)) = out else {
+            panic!("{out:?}")
+        };
+        backoffs.push(wait.as_secs());
+        let st = env.last_status();
+        let cs = &st["status"]["containerStatuses"][0];
+        assert_eq!(cs["state"]["waiting"]["reason"], "CrashLoopBackOff");
+        assert_eq!(
+            cs["state"]["waiting"]["message"],
+            format!(
+                "back-off {}s restarting failed container=app pod=web_default(u1)",
+                wait.as_secs()
+            )
+        );
+        assert_eq!(cs["lastState"]["terminated"]["exitCode"], 1);
+        assert_eq!(env.runtime.latest("app").attempt, attempt - 1, "held by the back-off");
+        env.clock.advance(wait);
+        w.sync(Some(&p)).await;
+        assert_eq!(env.runtime.latest("app").attempt, attempt);
+    }
+    assert_eq!(backoffs, [10, 20, 40]);
+    let backoff_events: Vec<_> = env.events.all().into_iter().filter(|e| e.2 == "BackOff").collect();
+    assert_eq!(
+        backoff_events[0].3,
+        "Back-off restarting failed container app in pod web_default(u1)"
+    );
+    assert_eq!(backoff_events[0].1, "Warning");
+    // Old instances are pruned: the newest two remain.
+    assert_eq!(env.runtime.count("app"), 3);
+    w.sync(Some(&p)).await;
+    assert!(env.runtime.count("app") <= 3);
+}
+
+#[tokio::test]
+async fn restart_policy_never_keeps_the_finished_container() {
+    let env = Env::new();
+    let mut w = env.worker();
+    let p = app("Never");
+    w.sync(Some(&p)).await;
+    env.runtime.exit("app", 0);
+    w.sync(Some(&p)).await;
+    assert_eq!(env.runtime.count("app"), 1);
+    assert_eq!(env.last_status()["status"]["phase"], "Succeeded");
+    w.sync(Some(&p)).await;
+    assert_eq!(env.runtime.count("app"), 1, "kept for logs");
+    assert_eq!(env.config.torn_down.lock().unwrap().as_slice(), ["u1"]);
+}
+
+#[tokio::test]
+async fn on_failure_restarts_only_failures() {
+    let env = Env::new();
+    let mut w = env.worker();
+    let p = app("OnFailure");
+    w.sync(Some(&p)).await;
+    env.runtime.exit("app", 3);
+    w.sync(Some(&p)).await;
+    assert_eq!(env.runtime.latest("app").attempt, 1);
+    env.runtime.exit("app", 0);
+    w.sync(Some(&p)).await;
+    assert_eq!(env.runtime.latest("app").attempt, 1);
+    assert_eq!(env.last_status()["status"]["phase"], "Succeeded");
+}
+
+#[tokio::test]
+async fn image_pull_failures_back_off() {
+    let env = Env::new();
+    let mut w = env.worker();
+    *env.images.fail_pull.lock().unwrap() = Some("connection refused".into());
+    let p = pod(json!({"containers": [{"name": "app", "image": "127.0.0.1:1/none:1"}]}));
+    let out = w.sync(Some(&p)).await;
+    assert_eq!(out, Outcome::Again(Some(Duration::from_secs(10))));
+    let st = env.last_status();
+    assert_eq!(
+        st["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+        "ErrImagePull"
+    );
+    assert_eq!(
+        env.events.reasons(),
+        ["Pulling", "Failed", "Failed"],
+        "Pulling, Failed to pull, Error: ErrImagePull"
+    );
+    assert_eq!(
+        env.events.all()[1].3,
+        "Failed to pull image \"127.0.0.1:1/none:1\": connection refused"
+    );
+    // Within the back-off: no pull, ImagePullBackOff.
+    env.clock.advance(Duration::from_secs(3));
+    w.sync(Some(&p)).await;
+    assert_eq!(*env.images.pulls.lock().unwrap(), 1);
+    let st = env.last_status();
+    let waiting = &st["status"]["containerStatuses"][0]["state"]["waiting"];
+    assert_eq!(waiting["reason"], "ImagePullBackOff");
+    assert_eq!(
+        waiting["message"],
+        "Back-off pulling image \"127.0.0.1:1/none:1\": ErrImagePull: connection refused"
+    );
+    assert!(env
+        .events
+        .all()
+        .iter()
+        .any(|e| e.2 == "BackOff" && e.3 == "Back-off pulling image \"127.0.0.1:1/none:1\""));
+    // After it: pulled again, and a success starts the container.
+    *env.images.fail_pull.lock().unwrap() = None;
+    env.clock.advance(Duration::from_secs(7));
+    w.sync(Some(&p)).await;
+    assert_eq!(*env.images.pulls.lock().unwrap(), 2);
+    assert!(env.events.all().iter().any(|e| e.2 == "Pulled"
+        && e.3.starts_with("Successfully pulled image \"127.0.0.1:1/none:1\" in ")
+        && e.3.ends_with("Image size: 1234 bytes.")));
+    assert!(matches!(
+        env.runtime.latest("app").state,
+        ContainerRunState::Running { .. }
+    ));
+}
+
+#[tokio::test]
+async fn never_pull_of_a_missing_image() {
+    let env = Env::new();
+    let mut w = env.worker();
+    let p = pod(json!({"containers": [{"name": "app", "image": "myapp:dev", "imagePullPolicy": "Never"}]}));
+    w.sync(Some(&p)).await;
+    let st = env.last_status();
+    let waiting = &st["status"]["containerStatuses"][0]["state"]["waiting"];
+    assert_eq!(waiting["reason"], "ErrImageNeverPull");
+    assert_eq!(
+        waiting["message"],
+        "Container image \"myapp:dev\" is not present with pull policy of Never"
+    );
+    assert_eq!(*env.images.pulls.lock().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn config_errors_are_create_container_config_errors() {
+    let env = Env::new();
+    let mut w = env.worker();
+    *env.config.fail.lock().unwrap() = Some("configmap \"cfg\" not found".into());
+    w.sync(Some(&app("Always"))).await;
+    let st = env.last_status();
+    assert_eq!(
+        st["status"]["containerStatuses"][0]["state"]["waiting"],
+        json!({"reason": "CreateContainerConfigError", "message": "configmap \"cfg\" not found"})
+    );
+    assert!(env
+        .events
+        .all()
+        .iter()
+        .any(|e| e.2 == "Failed" && e.3 == "Error: configmap \"cfg\" not found"));
+}
+
+#[tokio::test]
+async fn liveness_failure_kills_and_restarts() {
+    let env = Env::new();
+    let mut w = env.worker();
+    let p = app("Always");
+    w.sync(Some(&p)).await;
+    let id = env.runtime.latest("app").id;
+    env.probes.states.lock().unwrap().insert(
+        id.clone(),
+        ProbeState {
+            started: true,
+            ready: false,
+            liveness_failure: Some("Container app failed liveness probe, will be restarted".into()),
+        },
+    );
+    let out = w.sync(Some(&p)).await;
+    assert_eq!(out, Outcome::Again(Some(Duration::ZERO)));
+    assert!(env
+        .events
+        .all()
+        .iter()
+        .any(|e| e.2 == "Killing" && e.3 == "Container app failed liveness probe, will be restarted"));
+    assert_eq!(env.runtime.stops.lock().unwrap()[0].0, id);
+    w.sync(Some(&p)).await;
+    assert_eq!(env.runtime.latest("app").attempt, 1);
+    assert_eq!(env.last_status()["status"]["containerStatuses"][0]["restartCount"], 1);
+}
+
+#[tokio::test]
+async fn deletion_runs_pre_stop_stops_removes_and_deletes() {
+    let env = Env::new();
+    let mut w = env.worker();
+    let mut p = pod(json!({
+        "terminationGracePeriodSeconds": 30,
+        "containers": [{"name": "app", "image": "busybox:1.36", "lifecycle": {"preStop": {"exec": {"command": ["true"]}}}}],
+    }));
+    w.sync(Some(&p)).await;
+    let id = env.runtime.latest("app").id;
+    p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(env.clock.now()));
+    p.metadata.deletion_grace_period_seconds = Some(5);
+    assert_eq!(w.sync(Some(&p)).await, Outcome::Done);
+    assert_eq!(env.probes.hooks.lock().unwrap().as_slice(), std::slice::from_ref(&id));
+    let stops = env.runtime.stops.lock().unwrap().clone();
+    assert_eq!(stops.len(), 1);
+    assert!(stops[0].1 <= Duration::from_secs(5) && stops[0].1 >= Duration::from_secs(2));
+    assert!(env
+        .events
+        .all()
+        .iter()
+        .any(|e| e.2 == "Killing" && e.3 == "Stopping container app"));
+    assert_eq!(env.runtime.count("app"), 0);
+    assert_eq!(env.runtime.removed_sandboxes.lock().unwrap().as_slice(), ["u1"]);
+    assert_eq!(env.api.deleted.lock().unwrap().as_slice(), ["u1"]);
+    assert_eq!(env.last_status()["status"]["phase"], "Failed");
+}
+
+#[tokio::test]
+async fn a_pod_gone_from_the_api_is_cleaned_up() {
+    let env = Env::new();
+    let mut w = env.worker();
+    w.sync(Some(&app("Always"))).await;
+    assert_eq!(w.sync(None).await, Outcome::Done);
+    assert_eq!(env.runtime.count("app"), 0);
+    assert!(env.api.deleted.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn adopts_running_containers_after_a_restart() {
+    let env = Env::new();
+    let p = app("Always");
+    env.runtime.ensure_sandbox(&p).await.unwrap();
+    env.runtime.containers.lock().unwrap().push(ContainerInfo {
+        id: "old".into(),
+        pod_uid: "u1".into(),
+        pod_namespace: "default".into(),
+        pod_name: "web".into(),
+        name: "app".into(),
+        kind: ContainerKind::App,
+        attempt: 3,
+        image_ref: "busybox:1.36".into(),
+        image_id: "sha256:cfg".into(),
+        state: ContainerRunState::Running {
+            started_at: env.clock.now(),
+        },
+        log_path: PathBuf::from("/logs/app/3.log"),
+    });
+    let mut w = env.worker();
+    w.sync(Some(&p)).await;
+    assert_eq!(env.runtime.count("app"), 1, "no new container");
+    assert!(env.events.all().is_empty());
+    assert_eq!(env.probes.added.lock().unwrap().as_slice(), ["old"]);
+    let st = env.last_status();
+    assert_eq!(st["status"]["containerStatuses"][0]["restartCount"], 3);
+    assert_eq!(st["status"]["containerStatuses"][0]["containerID"], "containerd://old");
+}
+
+#[tokio::test]
+async fn orphans_are_removed_at_start() {
+    let env = Env::new();
+    let live = app("Always");
+    let mut gone = app("Always");
+    gone.metadata.uid = Some("u2".into());
+    let mut w = env.worker();
+    w.sync(Some(&live)).await;
+    let mut w2 = Worker::new(
+        env.deps.clone(),
+        NodeFacts {
+            name: "node1".into(),
+            ips: vec![],
+        },
+        "u2".into(),
+        Arc::new(Mutex::new(HashMap::new())),
+    );
+    w2.sync(Some(&gone)).await;
+    assert_eq!(env.runtime.count("app"), 2);
+    let m = PodManager::new(
+        env.deps.clone(),
+        NodeFacts {
+            name: "node1".into(),
+            ips: vec![],
+        },
+    );
+    m.cleanup_orphans(&["u1".to_string()].into_iter().collect())
+        .await
+        .unwrap();
+    let left = env.runtime.containers.lock().unwrap().clone();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].pod_uid, "u1");
+    assert_eq!(env.runtime.removed_sandboxes.lock().unwrap().as_slice(), ["u2"]);
+}
+
+#[test]
+fn pull_policy_defaults() {
+    assert_eq!(default_pull_policy("busybox"), "Always");
+    assert_eq!(default_pull_policy("busybox:latest"), "Always");
+    assert_eq!(default_pull_policy("busybox:1.36"), "IfNotPresent");
+    assert_eq!(default_pull_policy("localhost:5000/app"), "Always");
+    assert_eq!(default_pull_policy("localhost:5000/app:v1"), "IfNotPresent");
+    assert_eq!(default_pull_policy("busybox@sha256:abc"), "IfNotPresent");
+}
