@@ -216,6 +216,63 @@ impl Server {
         Ok(())
     }
 
+    /// Imports the test images (busybox, python) into this server's containerd.
+    pub fn import_test_images(&self) -> Result<String> {
+        images::import_test_images(&self.data_dir)
+    }
+
+    /// The IDs of the containers this server's containerd holds (`ctr containers ls -q`).
+    pub fn containerd_containers(&self) -> Result<Vec<String>> {
+        let socket = self.data_dir.join("containerd").join("containerd.sock");
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(&socket)
+            .args(["--namespace", "k8s.io", "containers", "ls", "-q"])
+            .output()
+            .context("running ctr")?;
+        if !out.status.success() {
+            bail!("ctr containers ls failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect())
+    }
+
+    /// `kubectl get pod NAME` as (READY, STATUS, RESTARTS), once the pod exists.
+    pub fn pod_columns(&self, namespace: &str, name: &str) -> Option<(String, String, String)> {
+        let out = self.kubectl(&["get", "pod", name, "-n", namespace, "--no-headers"]);
+        if !out.status.success() {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let cols: Vec<&str> = text.split_whitespace().collect();
+        if cols.len() < 4 {
+            return None;
+        }
+        Some((cols[1].to_string(), cols[2].to_string(), cols[3].to_string()))
+    }
+
+    /// Waits until `kubectl get pod` shows the pod with this READY and STATUS.
+    pub fn wait_pod(&self, namespace: &str, name: &str, ready: &str, status: &str, timeout: Duration) {
+        let mut last = None;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let cols = self.pod_columns(namespace, name);
+            if let Some((r, s, _)) = &cols {
+                if r == ready && s == status {
+                    return;
+                }
+            }
+            last = cols.or(last);
+            if Instant::now() > deadline {
+                panic!(
+                    "pod {namespace}/{name} not {ready} {status} after {timeout:?} (last seen {last:?})\n{}\nserver log tail:\n{}",
+                    String::from_utf8_lossy(&self.kubectl(&["describe", "pod", name, "-n", namespace]).stdout),
+                    tail(&self.log(), 60)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
