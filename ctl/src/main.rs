@@ -50,6 +50,16 @@ enum Command {
     Image(image::ImageCommand),
     /// Check that this machine has what k1s's node needs (containerd, runc, CNI, cgroups…).
     Check,
+    /// (internal) The CRI log writer containerd's shim runs for each container.
+    #[command(name = "container-logger", hide = true)]
+    ContainerLogger {
+        /// The log file (and nothing else: the shim passes the URI's query as arguments).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// (internal) The init process of a pod's shared PID namespace.
+    #[command(hide = true)]
+    Pause,
     /// Print the admin kubeconfig.
     Kubeconfig {
         /// The kubeconfig file k1s server wrote.
@@ -268,6 +278,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Kubectl { args } => kubectl::exec(&args),
+        Command::ContainerLogger { args } => match k1s_agent::logs::writer::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("k1s container-logger: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Pause => match k1s_agent::runtime::pause::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("k1s pause: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Bench(b) => match bench::run(b) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -2,5 +2,7 @@
 //! `supervisor`) starting and supervising k1s's own containerd.
 
 mod client;
+pub mod supervisor;
 
 pub use client::{Containerd, NAMESPACE};
+pub use supervisor::{Supervisor, SupervisorConfig};

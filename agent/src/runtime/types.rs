@@ -35,6 +35,14 @@ pub mod labels {
     pub const REASON: &str = "k1s.io/reason";
     /// The termination message read from `terminationMessagePath` (or the log tail).
     pub const MESSAGE: &str = "k1s.io/message";
+    /// The container's CRI log file (host path).
+    pub const LOG_PATH: &str = "k1s.io/log-path";
+    /// Host path of the termination message file, read when the task ends.
+    pub const TERMINATION_MESSAGE_PATH: &str = "k1s.io/termination-message-path";
+    /// `true` when the container was created with a stdin FIFO (`stdin: true`).
+    pub const STDIN: &str = "k1s.io/stdin";
+    /// `true` when the container has a TTY.
+    pub const TTY: &str = "k1s.io/tty";
 }
 
 /// Which list of the pod spec a container comes from.
@@ -47,7 +55,7 @@ pub enum ContainerKind {
 }
 
 /// A pod's sandbox: the namespaces and files all its containers share.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Sandbox {
     /// The pod UID.
     pub pod_uid: String,
@@ -69,6 +77,27 @@ pub struct Sandbox {
     pub pod_ips: Vec<IpAddr>,
     /// Whether the pod uses the host's network namespace.
     pub host_network: bool,
+    /// Whether the pod uses the host's IPC namespace (`hostIPC`).
+    #[serde(default)]
+    pub host_ipc: bool,
+    /// Whether the pod uses the host's PID namespace (`hostPID`).
+    #[serde(default)]
+    pub host_pid: bool,
+    /// The pod's shared PID namespace (`shareProcessNamespace`), held by a small init process.
+    #[serde(default)]
+    pub pidns: Option<PathBuf>,
+    /// The pid of that init process.
+    #[serde(default)]
+    pub pid_init: Option<i32>,
+    /// The pod's `/dev/shm` (a tmpfs shared by its containers; `/dev/shm` itself with hostIPC).
+    #[serde(default)]
+    pub shm_dir: PathBuf,
+    /// The pod's hostname (set in its UTS namespace).
+    #[serde(default)]
+    pub hostname: String,
+    /// The pod's QoS class (`Guaranteed`, `Burstable`, `BestEffort`).
+    #[serde(default)]
+    pub qos_class: String,
 }
 
 /// One bind mount into a container.
