@@ -13,6 +13,7 @@ pub mod http;
 pub mod kubeconfig;
 pub mod openapi;
 pub mod registry;
+pub mod sa_token;
 pub mod serve;
 pub mod server;
 pub mod store;
