@@ -19,6 +19,10 @@ use crate::store::Store;
 pub struct ApiConfig {
     /// This node's name.
     pub node_name: String,
+    /// The key that signs and verifies ServiceAccount tokens (TokenRequest, bearer authentication).
+    pub service_account_keys: Option<Arc<crate::sa_token::TokenKeys>>,
+    /// The cluster CA certificate (PEM) published in every namespace as `kube-root-ca.crt`.
+    pub root_ca_pem: Option<String>,
 }
 
 /// The shared state of the API: the store and what the strategies need.

@@ -1,7 +1,14 @@
 //! Authentication: who is asking. A verified client certificate names the user
-//! (CN) and groups (O), as Kubernetes' x509 authenticator does; anyone else is anonymous.
+//! (CN) and groups (O), as Kubernetes' x509 authenticator does; a valid
+//! ServiceAccount bearer token names `system:serviceaccount:<ns>:<name>`;
+//! anyone else is anonymous.
 
+use http::HeaderMap;
+use k1s_proto::meta::ObjectMeta;
 use rustls::pki_types::CertificateDer;
+
+use crate::api::Api;
+use crate::sa_token::TokenClaims;
 
 /// User name of unauthenticated requests.
 pub const ANONYMOUS_USER: &str = "system:anonymous";
@@ -66,6 +73,44 @@ pub fn user_from_certs(certs: Option<&[CertificateDer<'_>]>) -> UserInfo {
         name: name.to_string(),
         groups,
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The user a ServiceAccount token names, when it is validly signed, not expired,
+/// and its ServiceAccount (and the pod it is bound to) still exist with the same UIDs.
+pub fn user_from_token(api: &Api, token: &str) -> Option<UserInfo> {
+    let keys = api.config.service_account_keys.as_ref()?;
+    let claims = keys.verify(token, jiff::Timestamp::now().as_second()).ok()?;
+    let claims = TokenClaims::from_json(&claims)?;
+    let live_uid = |plural: &str, name: &str| -> Option<String> {
+        let info = k1s_proto::resources::find("", "v1", plural)?;
+        let obj = api.store.get(&info.storage_key(Some(&claims.namespace), name)).ok()??;
+        Some(obj.uid().unwrap_or_default().to_string())
+    };
+    let sa_uid = live_uid("serviceaccounts", &claims.name)?;
+    if !claims.uid.is_empty() && claims.uid != sa_uid {
+        return None;
+    }
+    if let Some(pod) = &claims.pod {
+        if live_uid("pods", &pod.name)? != pod.uid {
+            return None;
+        }
+    }
+    Some(UserInfo {
+        name: format!("system:serviceaccount:{}:{}", claims.namespace, claims.name),
+        groups: vec![
+            "system:serviceaccounts".into(),
+            format!("system:serviceaccounts:{}", claims.namespace),
+            AUTHENTICATED_GROUP.into(),
+        ],
+    })
 }
 
 #[cfg(test)]

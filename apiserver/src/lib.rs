@@ -14,6 +14,7 @@ pub mod kubeconfig;
 pub mod openapi;
 pub mod registry;
 pub mod remote;
+pub mod sa_token;
 pub mod serve;
 pub mod server;
 pub mod store;

@@ -14,7 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::api::Api;
-use crate::authn::user_from_certs;
+use crate::authn::{bearer_token, user_from_certs, user_from_token, UserInfo};
 
 /// How long a client has to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,6 +62,13 @@ pub async fn serve_https(
             let service = service_fn(move |req| {
                 let api = api.clone();
                 let user = user.clone();
+                // Without a client certificate, a bearer token may name the user.
+                let user = match bearer_token(req.headers()) {
+                    Some(token) if user.is_anonymous() => {
+                        Arc::new(user_from_token(&api, token).unwrap_or_else(UserInfo::anonymous))
+                    }
+                    _ => user,
+                };
                 async move { Ok::<_, std::convert::Infallible>(api.handle(req, &user).await) }
             });
             let builder = Builder::new(TokioExecutor::new());

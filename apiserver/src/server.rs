@@ -78,6 +78,7 @@ pub async fn run(mut opts: ServerOptions, shutdown: watch::Receiver<bool>) -> an
     let names = tls::SubjectNames::detect();
     let pki = tls::load_or_create(&opts.data_dir.join("tls"), &names)?;
     let tls_config = tls::server_config(&pki)?;
+    let token_keys = crate::sa_token::TokenKeys::load_or_create(&opts.data_dir.join("tls"))?;
 
     let store: Arc<SledStore> = SledStore::open(&opts.data_dir.join("db"))
         .with_context(|| format!("cannot open the store in {}", opts.data_dir.join("db").display()))?;
@@ -87,6 +88,8 @@ pub async fn run(mut opts: ServerOptions, shutdown: watch::Receiver<bool>) -> an
         dyn_store,
         ApiConfig {
             node_name: opts.node_name.clone(),
+            service_account_keys: Some(Arc::new(token_keys)),
+            root_ca_pem: Some(pki.ca().cert_pem().to_string()),
         },
     )
     .map_err(|e| anyhow::anyhow!("cannot start the API: {e}"))?;

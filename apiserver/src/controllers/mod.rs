@@ -5,6 +5,7 @@
 pub mod event_ttl;
 pub mod garbage_collector;
 pub mod namespace;
+pub mod root_ca;
 pub mod runtime;
 pub mod serviceaccount;
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub fn spawn_all(api: Arc<Api>, shutdown: watch::Receiver<bool>) -> Vec<JoinHand
         garbage_collector::spawn(api.clone(), garbage_collector::Config::default(), shutdown.clone()),
         namespace::spawn(api.clone(), namespace::Config::default(), shutdown.clone()),
         serviceaccount::spawn(api.clone(), serviceaccount::Config::default(), shutdown.clone()),
+        root_ca::spawn(api.clone(), shutdown.clone()),
         event_ttl::spawn(api, event_ttl::Config::default(), shutdown),
     ]
 }
@@ -62,7 +64,7 @@ mod tests {
         let env = TestEnv::new().await;
         let (stop, rx) = watch::channel(false);
         let handles = spawn_all(env.api.clone(), rx);
-        assert_eq!(handles.len(), 4);
+        assert_eq!(handles.len(), 5);
         let sa = resource("", "serviceaccounts");
         let c = env.client();
         eventually("controllers running", || async {

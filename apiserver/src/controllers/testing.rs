@@ -33,6 +33,8 @@ impl TestEnv {
             store.clone(),
             ApiConfig {
                 node_name: "test-node".into(),
+                service_account_keys: crate::sa_token::TokenKeys::generate().ok().map(std::sync::Arc::new),
+                root_ca_pem: Some("-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n".into()),
             },
         )
         .expect("api");

@@ -33,6 +33,7 @@ mod priorityclass;
 mod quota;
 mod rbac;
 mod replicaset;
+pub mod sa_admission;
 mod service;
 mod statefulset;
 mod storageclass;

@@ -63,7 +63,20 @@ impl TestServer {
             _dir: dir,
         };
         for _ in 0..300 {
-            if ts.raw(Method::GET, "/readyz", None, "").await.0 == 200 {
+            // Ready, and the controllers' objects in `default` are there (as on a
+            // cluster), so they do not appear in the middle of a test.
+            if ts.raw(Method::GET, "/readyz", None, "").await.0 == 200
+                && ts
+                    .raw(
+                        Method::GET,
+                        "/api/v1/namespaces/default/configmaps/kube-root-ca.crt",
+                        None,
+                        "",
+                    )
+                    .await
+                    .0
+                    == 200
+            {
                 return ts;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -10,6 +10,7 @@ pub(crate) mod list;
 mod object;
 mod patch;
 mod scale;
+mod token;
 mod update;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::authn::UserInfo;
 use crate::registry::convert;
 use crate::store::StoreError;
 
+pub use create::generate_name;
 pub use delete::DeleteOptions;
 pub use update::UpdateMode;
 
@@ -93,6 +95,17 @@ where
             let created = create::create(api, &path, obj, &query).await?;
             reply.send(StatusCode::CREATED, created)
         }
+        (&Method::POST, Some(_), Some("token")) if path.info.plural == "serviceaccounts" => {
+            query.check_write_options("CreateOptions")?;
+            let bytes = body::read_limited(req.into_body()).await?;
+            let obj: Value = if bytes.is_empty() {
+                Value::Object(Default::default())
+            } else {
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| ApiError::bad_request(format!("invalid TokenRequest: {e}")))?
+            };
+            Ok(json_response(StatusCode::CREATED, &token::create(api, &path, obj)?))
+        }
         (&Method::PUT, Some(_), None) => {
             query.check_write_options("UpdateOptions")?;
             let obj = read_object(req, content_type.as_deref(), path.info, &query).await?;
@@ -152,6 +165,7 @@ fn known_subresource(info: &ResourceInfo, sub: &str) -> bool {
         "status" => info.has_status,
         "scale" => info.has_scale,
         "finalize" => info.plural == "namespaces",
+        "token" => info.plural == "serviceaccounts",
         _ => false,
     }
 }
