@@ -58,13 +58,33 @@ pub trait PodImages: Send + Sync {
 /// A pod's set-up volumes, opaque to the worker.
 pub type VolumeHandle = Arc<dyn Any + Send + Sync>;
 
+/// Why a container spec could not be built: the waiting reason
+/// (`CreateContainerConfigError` or `CreateContainerError`) and its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// The container's waiting reason.
+    pub reason: String,
+    /// The message (status and `Failed` event).
+    pub message: String,
+}
+
+impl SpecError {
+    /// A `CreateContainerConfigError`.
+    pub fn config(message: impl Into<String>) -> SpecError {
+        SpecError {
+            reason: "CreateContainerConfigError".into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Volumes and container specs (the config helper's parts).
 pub trait PodConfig: Send + Sync {
     /// Sets up (or refreshes) the pod's volumes; the error text goes into `FailedMount`.
     fn setup_volumes<'a>(&'a self, pod: &'a Pod) -> BoxFut<'a, Result<VolumeHandle, String>>;
     /// Removes the pod's volumes.
     fn teardown_volumes<'a>(&'a self, pod_uid: &'a str) -> BoxFut<'a, anyhow::Result<()>>;
-    /// Builds a container's spec; the error text is the `CreateContainerConfigError` message.
+    /// Builds a container's spec.
     #[allow(clippy::too_many_arguments)]
     fn build_spec<'a>(
         &'a self,
@@ -75,7 +95,7 @@ pub trait PodConfig: Send + Sync {
         image: &'a ImageInfo,
         sandbox: &'a Sandbox,
         volumes: &'a VolumeHandle,
-    ) -> BoxFut<'a, Result<ContainerSpec, String>>;
+    ) -> BoxFut<'a, Result<ContainerSpec, SpecError>>;
 }
 
 /// What the probe workers know of one container instance.

@@ -19,6 +19,11 @@ pub mod manager;
 pub mod status;
 pub mod worker;
 
+#[cfg(test)]
+mod api_tests;
+#[cfg(test)]
+pub(crate) mod fakes;
+
 pub use deps::Deps;
 pub use manager::PodManager;
 pub use worker::NodeFacts;

@@ -76,6 +76,16 @@ fn field_path(kind: ContainerKind, name: &str) -> String {
     }
 }
 
+/// kubelet's `applyDefaultImageTag`: `busybox` → `busybox:latest` (used in pull messages).
+pub fn with_default_tag(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if image.contains('@') || last.contains(':') {
+        image.to_string()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
 /// The default pull policy: `Always` for `:latest` or untagged images, else `IfNotPresent`.
 pub fn default_pull_policy(image: &str) -> &'static str {
     if image.contains('@') {
@@ -362,6 +372,8 @@ impl Worker {
             self.set_waiting(&c.name, "ErrImageNeverPull", msg);
             return None;
         }
+        let requested = image;
+        let image = with_default_tag(&requested);
         let key = format!("{}_{}", self.uid, image);
         if let Some(left) = self.pull.remaining_since_update(&key) {
             let mut msg = format!("Back-off pulling image \"{image}\"");
@@ -377,7 +389,7 @@ impl Worker {
         self.event(pod, Some(fp), "Normal", "Pulling", format!("Pulling image \"{image}\""));
         let secrets = self.pull_secrets(pod).await;
         let started = Instant::now();
-        match self.deps.images.pull(&image, &secrets).await {
+        match self.deps.images.pull(&requested, &secrets).await {
             Ok(info) => {
                 let took = go_duration(started.elapsed());
                 self.event(
@@ -454,9 +466,9 @@ impl Worker {
             .await;
         let mut spec = match built {
             Ok(s) => s,
-            Err(msg) => {
-                self.event(pod, Some(&fp), "Warning", "Failed", format!("Error: {msg}"));
-                self.set_waiting(&c.name, "CreateContainerConfigError", msg);
+            Err(e) => {
+                self.event(pod, Some(&fp), "Warning", "Failed", format!("Error: {}", e.message));
+                self.set_waiting(&c.name, &e.reason, e.message);
                 return false;
             }
         };
