@@ -209,8 +209,9 @@ async fn start() -> Cluster {
         running: running.clone(),
     });
     let server = KubeletServer::with_dialer(lookup, Arc::new(LocalExec), Arc::new(EchoDialer(echo_addr)));
-    let tls = k1s_apiserver::tls::kubelet_server_config(&data_dir.join("tls"), "node1", &["127.0.0.1".parse().unwrap()])
-        .unwrap();
+    let tls =
+        k1s_apiserver::tls::kubelet_server_config(&data_dir.join("tls"), "node1", &["127.0.0.1".parse().unwrap()])
+            .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let kubelet_port = listener.local_addr().unwrap().port();
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -289,7 +290,10 @@ async fn kubectl_logs_exec_attach_port_forward() {
             "2024-05-01T10:00:01.1Z two\n2024-05-01T10:00:02Z line three\n"
         );
         assert_eq!(c.ok(&["logs", "web", "--limit-bytes=6"]), "line o");
-        assert_eq!(c.ok(&["logs", "web", "--since-time=2024-05-01T10:00:01Z"]), "line two\nline three\n");
+        assert_eq!(
+            c.ok(&["logs", "web", "--since-time=2024-05-01T10:00:01Z"]),
+            "line two\nline three\n"
+        );
         assert_eq!(c.ok(&["logs", "web", "--previous"]), "previous run\n");
         assert_eq!(c.ok(&["logs", "web", "-c", "app"]), "line one\nline two\nline three\n");
         assert_eq!(c.ok(&["logs", "nowhere"]), "");
@@ -326,7 +330,10 @@ async fn kubectl_logs_exec_attach_port_forward() {
         let out = c2.kubectl(&["exec", "pending", "--", "true"]);
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(r#"container not found (\"app\")"#) || stderr.contains(r#"container not found ("app")"#), "{stderr}");
+        assert!(
+            stderr.contains(r#"container not found (\"app\")"#) || stderr.contains(r#"container not found ("app")"#),
+            "{stderr}"
+        );
     })
     .await
     .unwrap();
@@ -381,14 +388,21 @@ async fn kubectl_logs_exec_attach_port_forward() {
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !String::from_utf8_lossy(&seen).contains("attached line") {
-        assert!(Instant::now() < deadline, "attach showed {:?}", String::from_utf8_lossy(&seen));
+        assert!(
+            Instant::now() < deadline,
+            "attach showed {:?}",
+            String::from_utf8_lossy(&seen)
+        );
         append(&c.logs.join("c1.log"), "2024-05-01T10:00:04Z stdout F attached line\n");
         let mut buf = [0u8; 4096];
         if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(500), attach_out.read(&mut buf)).await {
             seen.extend_from_slice(&buf[..n]);
         }
     }
-    assert!(!String::from_utf8_lossy(&seen).contains("line three"), "attach starts at the end");
+    assert!(
+        !String::from_utf8_lossy(&seen).contains("line three"),
+        "attach starts at the end"
+    );
 
     // The container exits: logs -f drains and ends, attach ends.
     append(&c.logs.join("c1.log"), "2024-05-01T10:00:05Z stdout F last words\n");
@@ -398,16 +412,29 @@ async fn kubectl_logs_exec_attach_port_forward() {
         rest.push(l);
     }
     assert_eq!(rest.last().map(String::as_str), Some("last words"), "{rest:?}");
-    let status = tokio::time::timeout(Duration::from_secs(20), follow.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), follow.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success());
-    let status = tokio::time::timeout(Duration::from_secs(20), attach.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), attach.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "attach: {status}");
     c.running.store(true, Ordering::SeqCst);
 
-    // port-forward to the echo server
+    // port-forward over the WebSocket tunnel (kubectl's default), then over plain SPDY.
+    port_forward(&c, None).await;
+    port_forward(&c, Some(("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false"))).await;
+}
+
+/// `kubectl port-forward pod/web :80 :81` with `env`: echoes through port 80; 81 is refused in the pod.
+async fn port_forward(c: &Cluster, env: Option<(&str, &str)>) {
     let mut pf = tokio::process::Command::new(KUBECTL)
         .args(["port-forward", "pod/web", ":80", ":81"])
         .env("KUBECONFIG", &c.kubeconfig)
+        .envs(env)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
