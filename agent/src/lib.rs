@@ -16,6 +16,7 @@
 //! - [`node`]: Node registration, Lease heartbeat, node status.
 
 pub mod agent;
+pub mod cleanup;
 pub mod config;
 pub mod containerd;
 pub mod containers;

@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+mod pods;
+
 /// The benchmarks.
 #[derive(Subcommand, Debug)]
 pub enum Bench {
@@ -55,6 +57,16 @@ pub enum Bench {
         #[arg(long, default_value_t = 200)]
         requests: usize,
     },
+    /// Pod start latency (create → Ready) against `ctr run`, 100 pods at once, RSS with pods running.
+    Pods {
+        /// Pods to start.
+        #[arg(long, default_value_t = 100)]
+        pods: usize,
+        /// A `docker save` archive of busybox:1.36 to import (the e2e tests build one
+        /// under /var/tmp/k1s-test-images/).
+        #[arg(long)]
+        image_archive: PathBuf,
+    },
     /// Store growth and disk writes with one Lease renewed every 10 s.
     Churn {
         /// Minutes to run.
@@ -80,6 +92,7 @@ pub fn run(bench: Bench) -> Result<()> {
             Bench::Tables { pods, iterations } => tables(pods, iterations).await,
             Bench::Openapi { requests } => openapi(requests).await,
             Bench::Churn { minutes, interval } => churn(minutes, Duration::from_secs(interval)).await,
+            Bench::Pods { pods, image_archive } => pods::pods(pods, image_archive).await,
         }
     })
 }
@@ -93,6 +106,12 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn spawn(dir: &Path) -> Result<ServerProcess> {
+        // The API benchmarks measure the API alone (`bench pods` runs the node).
+        ServerProcess::spawn_with(dir, &["--disable-agent".to_string()])
+    }
+
+    /// Spawns with extra flags.
+    fn spawn_with(dir: &Path, extra: &[String]) -> Result<ServerProcess> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = Command::new(std::env::current_exe()?)
             .args([
@@ -102,6 +121,7 @@ impl ServerProcess {
                 "--https-port",
                 &port.to_string(),
             ])
+            .args(extra)
             .arg("--data-dir")
             .arg(dir.join("data"))
             .arg("--write-kubeconfig")

@@ -85,6 +85,10 @@ struct ServerArgs {
     /// Serve the API and controllers only; run no pods.
     #[arg(long)]
     disable_agent: bool,
+    /// Do not serve: stop and remove every pod container, pod sandbox, k1s's
+    /// containerd and the pod bridge, then exit (before uninstalling).
+    #[arg(long)]
+    cleanup: bool,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -226,6 +230,9 @@ fn shutdown_on_signals() -> anyhow::Result<watch::Receiver<bool>> {
 }
 
 async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
+    if args.cleanup {
+        return k1s_agent::cleanup::cleanup(args.node.agent_config(&args.data_dir)?).await;
+    }
     let shutdown = shutdown_on_signals()?;
     let node_name = args.node.name();
     let start_node: Option<server::NodeStarter> = if args.disable_agent {

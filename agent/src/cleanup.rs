@@ -1,0 +1,71 @@
+//! `k1s server --cleanup`: removes what the node agent leaves on the machine
+//! when it stops (running containers and their shims, pod sandboxes and their
+//! network, k1s's containerd, the pod bridge), for uninstalling and for tests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tracing::{info, warn};
+
+use crate::containerd::supervisor::{Supervisor, SupervisorConfig};
+use crate::containerd::Containerd;
+use crate::runtime::{ContainerRunState, Runtime};
+use crate::AgentConfig;
+
+/// Stops every pod container at once (no grace: the node is going away), removes
+/// containers and sandboxes, stops k1s's own containerd and deletes the bridge.
+pub async fn cleanup(config: AgentConfig) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let supervisor = if config.manage_containerd {
+        // Reuses a containerd still serving the socket, or starts one to clean through.
+        Some(
+            Supervisor::start(SupervisorConfig::new(&config.data_dir))
+                .await
+                .context("cannot reach or start containerd to clean up")?,
+        )
+    } else {
+        None
+    };
+    let containerd = match &supervisor {
+        Some(s) => s.containerd(),
+        None => Containerd::connect(&config.containerd_socket).await?,
+    };
+    let runtime = Runtime::new(containerd, config.clone());
+    let containers = runtime.list_containers().await.context("cannot list containers")?;
+    for c in &containers {
+        if matches!(c.state, ContainerRunState::Running { .. } | ContainerRunState::Created) {
+            if let Err(e) = runtime.stop_container(&c.id, Duration::ZERO).await {
+                warn!(container = %c.id, "cannot stop: {e:#}");
+            }
+        }
+        if let Err(e) = runtime.remove_container(&c.id).await {
+            warn!(container = %c.id, "cannot remove: {e:#}");
+        }
+    }
+    let sandboxes = runtime.list_sandboxes().await.unwrap_or_default();
+    for uid in &sandboxes {
+        if let Err(e) = runtime.remove_sandbox(uid).await {
+            warn!(pod_uid = %uid, "cannot remove the sandbox: {e:#}");
+        }
+    }
+    info!(containers = containers.len(), sandboxes = sandboxes.len(), "pods removed");
+    if let Some(s) = supervisor {
+        s.shutdown().await;
+    }
+    delete_bridge(&config.cni_bridge).await;
+    Ok(())
+}
+
+/// Deletes the pod bridge if it exists.
+async fn delete_bridge(name: &str) {
+    let exists = std::path::Path::new("/sys/class/net").join(name).exists();
+    if !exists {
+        return;
+    }
+    match tokio::process::Command::new("ip").args(["link", "delete", name]).status().await {
+        Ok(s) if s.success() => info!(bridge = name, "bridge deleted"),
+        Ok(s) => warn!(bridge = name, "ip link delete exited with {s}"),
+        Err(e) => warn!(bridge = name, "cannot run ip: {e}"),
+    }
+}
