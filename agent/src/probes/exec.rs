@@ -43,6 +43,7 @@ pub(crate) fn timed_out(command: &[String]) -> String {
 pub(crate) fn is_timeout(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<tokio::time::error::Elapsed>().is_some()
+            || e.downcast_ref::<crate::runtime::ExecTimeout>().is_some()
             || e.downcast_ref::<io::Error>()
                 .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
     })
