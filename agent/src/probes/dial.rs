@@ -108,10 +108,16 @@ mod tests {
     fn errno_texts() {
         let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
         let addr: SocketAddr = "10.42.0.5:8080".parse().expect("addr");
-        assert_eq!(go_dial_error(addr, &refused), "dial tcp 10.42.0.5:8080: connect: connection refused");
+        assert_eq!(
+            go_dial_error(addr, &refused),
+            "dial tcp 10.42.0.5:8080: connect: connection refused"
+        );
         let timeout = io::Error::new(io::ErrorKind::TimedOut, "x");
         assert_eq!(go_dial_error(addr, &timeout), "dial tcp 10.42.0.5:8080: i/o timeout");
-        assert_eq!(go_errno(&io::Error::from_raw_os_error(libc::EACCES)), "permission denied");
+        assert_eq!(
+            go_errno(&io::Error::from_raw_os_error(libc::EACCES)),
+            "permission denied"
+        );
     }
 
     #[tokio::test]
@@ -120,10 +126,88 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
-        let net = PodNet { netns: "/proc/self/ns/net".into(), pod_ip: Some("127.0.0.1".parse().expect("ip")) };
-        let err = net.connect("10.255.255.1", 1, Duration::from_millis(1)).await.err();
-        assert!(err.is_some());
+        let net = PodNet {
+            netns: "/proc/self/ns/net".into(),
+            pod_ip: Some("127.0.0.1".parse().expect("ip")),
+        };
         let err = net.connect("127.0.0.1", port, Duration::from_secs(1)).await.err();
-        assert_eq!(err, Some(format!("dial tcp 127.0.0.1:{port}: connect: connection refused")));
+        assert_eq!(
+            err,
+            Some(format!("dial tcp 127.0.0.1:{port}: connect: connection refused"))
+        );
+    }
+
+    /// Removes the test network namespace again.
+    struct NetnsGuard(String);
+
+    impl Drop for NetnsGuard {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &self.0])
+                .status();
+        }
+    }
+
+    fn ip(args: &[&str]) {
+        let status = std::process::Command::new("ip").args(args).status().expect("run ip");
+        assert!(status.success(), "ip {args:?} failed");
+    }
+
+    #[tokio::test]
+    async fn dials_inside_a_network_namespace() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let name = format!("k1s-probes-test-{}", std::process::id());
+        ip(&["netns", "add", &name]);
+        let _guard = NetnsGuard(name.clone());
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        let path = PathBuf::from(format!("/run/netns/{name}"));
+
+        // A listener bound inside the namespace (a thread joins it to bind).
+        let ns_path = path.clone();
+        let listener = std::thread::spawn(move || -> std::io::Result<std::net::TcpListener> {
+            let ns = std::fs::File::open(&ns_path)?;
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+            std::net::TcpListener::bind("127.0.0.1:0")
+        })
+        .join()
+        .expect("thread")
+        .expect("bind in netns");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    if stream.read(&mut buf).await.unwrap_or(0) > 0 {
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                            .await;
+                    }
+                });
+            }
+        });
+
+        // No pod IP: the pod's own loopback, dialed from inside its namespace.
+        let net = PodNet {
+            netns: path,
+            pod_ip: None,
+        };
+        let t = Duration::from_secs(2);
+        assert_eq!(
+            super::super::tcp::probe(&net, &net.default_host(), port, t).await,
+            super::super::prober::Outcome::Success(String::new())
+        );
+        let action = k8s_openapi::api::core::v1::HTTPGetAction {
+            path: Some("/healthz".into()),
+            port: k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(port.into()),
+            ..Default::default()
+        };
+        let req = super::super::http::Request::from_action(&action, &Default::default(), &net, "probe").expect("req");
+        assert_eq!(
+            super::super::http::probe(&req, &net, t).await,
+            super::super::prober::Outcome::Success("ok".into())
+        );
     }
 }

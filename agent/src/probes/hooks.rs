@@ -3,13 +3,15 @@
 //! `kuberuntime_container.go`).
 //!
 //! - postStart: [`run_post_start`] right after the container started. On
-//!   failure it has recorded `FailedPostStartHook` (Warning) with the message
-//!   and returns `Err(message)`; the pod worker then kills the container (the
-//!   kubelet's `Killing` event says [`KILL_MESSAGE_POST_START`]) and reports
-//!   the start as failed with [`ERR_POST_START_HOOK`].
+//!   failure it has recorded `FailedPostStartHook` (Warning, message
+//!   `PostStartHook failed`: since 1.30 the kubelet keeps the handler's
+//!   message out of events so secrets cannot leak) and returns
+//!   `Err(message)`; the pod worker then kills the container (the `Killing`
+//!   event says [`KILL_MESSAGE_POST_START`]) and shows the message as the
+//!   container's waiting message with reason [`ERR_POST_START_HOOK`].
 //! - preStop: [`run_pre_stop`] before SIGTERM, bounded by the grace period;
-//!   a failure records `FailedPreStopHook` (Warning). It returns the time it
-//!   took, which the pod worker subtracts from the grace period.
+//!   a failure records `FailedPreStopHook` (`PreStopHook failed`). It returns
+//!   the time it took, which the pod worker subtracts from the grace period.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -29,6 +31,10 @@ pub const REASON_FAILED_PRE_STOP_HOOK: &str = "FailedPreStopHook";
 pub const KILL_MESSAGE_POST_START: &str = "FailedPostStartHook";
 /// The kubelet's start error after a failed postStart hook (`ErrPostStartHook`).
 pub const ERR_POST_START_HOOK: &str = "PostStartHookError";
+/// The `FailedPostStartHook` event's message.
+pub const POST_START_HOOK_FAILED: &str = "PostStartHook failed";
+/// The `FailedPreStopHook` event's message.
+pub const PRE_STOP_HOOK_FAILED: &str = "PreStopHook failed";
 
 /// How long an `httpGet` hook may take to connect (Go's default dialer).
 const HTTP_DIAL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -66,7 +72,10 @@ pub async fn run(ctx: &HookContext<'_>, handler: &LifecycleHandler) -> Result<()
             Ok((0, _)) => return Ok(()),
             Ok((code, output)) => {
                 let output = String::from_utf8_lossy(&output).into_owned();
-                (format!("command '{}' exited with {code}: {output}", command.join(" ")), output)
+                (
+                    format!("command '{}' exited with {code}: {output}", command.join(" ")),
+                    output,
+                )
             }
             Err(e) => (format!("{e:#}"), String::new()),
         };
@@ -77,7 +86,10 @@ pub async fn run(ctx: &HookContext<'_>, handler: &LifecycleHandler) -> Result<()
             go_quote(&output)
         ))
     } else if let Some(action) = &handler.http_get {
-        let net = PodNet { netns: ctx.netns.to_path_buf(), pod_ip: ctx.pod_ip };
+        let net = PodNet {
+            netns: ctx.netns.to_path_buf(),
+            pod_ip: ctx.pod_ip,
+        };
         let result = match super::http::Request::from_action(action, ctx.container, &net, "lifecycle") {
             // Only transport errors fail an HTTP hook; the status code is not checked.
             Ok(req) => super::http::get(&req, &net, HTTP_DIAL_TIMEOUT).await.map(|_| ()),
@@ -105,7 +117,14 @@ pub async fn run_post_start(ctx: &HookContext<'_>, events: &dyn EventSink) -> Re
         return Ok(());
     };
     run(ctx, handler).await.inspect_err(|msg| {
-        events.event(ctx.pod, "Warning", REASON_FAILED_POST_START_HOOK, msg.clone(), ctx.field_path());
+        tracing::debug!(container = ctx.container_id, "postStart hook failed: {msg}");
+        events.event(
+            ctx.pod,
+            "Warning",
+            REASON_FAILED_POST_START_HOOK,
+            POST_START_HOOK_FAILED.to_string(),
+            ctx.field_path(),
+        );
     })
 }
 
@@ -118,8 +137,20 @@ pub async fn run_pre_stop(ctx: &HookContext<'_>, events: &dyn EventSink, grace: 
     let start = tokio::time::Instant::now();
     match tokio::time::timeout(grace, run(ctx, handler)).await {
         Ok(Ok(())) => {}
-        Ok(Err(msg)) => events.event(ctx.pod, "Warning", REASON_FAILED_PRE_STOP_HOOK, msg, ctx.field_path()),
-        Err(_) => tracing::info!(container = ctx.container_id, "preStop hook did not complete within the grace period"),
+        Ok(Err(msg)) => {
+            tracing::debug!(container = ctx.container_id, "preStop hook failed: {msg}");
+            events.event(
+                ctx.pod,
+                "Warning",
+                REASON_FAILED_PRE_STOP_HOOK,
+                PRE_STOP_HOOK_FAILED.to_string(),
+                ctx.field_path(),
+            );
+        }
+        Err(_) => tracing::info!(
+            container = ctx.container_id,
+            "preStop hook did not complete within the grace period"
+        ),
     }
     start.elapsed()
 }
@@ -133,7 +164,9 @@ mod tests {
 
     fn exec_handler(cmd: &[&str]) -> LifecycleHandler {
         LifecycleHandler {
-            exec: Some(ExecAction { command: Some(cmd.iter().map(|s| s.to_string()).collect()) }),
+            exec: Some(ExecAction {
+                command: Some(cmd.iter().map(|s| s.to_string()).collect()),
+            }),
             ..Default::default()
         }
     }
@@ -141,7 +174,11 @@ mod tests {
     fn container(post_start: Option<LifecycleHandler>, pre_stop: Option<LifecycleHandler>) -> Container {
         Container {
             name: "app".into(),
-            lifecycle: Some(Lifecycle { post_start, pre_stop, ..Default::default() }),
+            lifecycle: Some(Lifecycle {
+                post_start,
+                pre_stop,
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -168,7 +205,7 @@ mod tests {
         assert_eq!(recorded.len(), 1);
         assert_eq!(recorded[0].reason, "FailedPostStartHook");
         assert_eq!(recorded[0].type_, "Warning");
-        assert_eq!(recorded[0].message, want);
+        assert_eq!(recorded[0].message, "PostStartHook failed");
         assert_eq!(recorded[0].field_path.as_deref(), Some("spec.containers{app}"));
 
         fake.script("sh", vec![Ok((0, Vec::new()))]);
@@ -182,7 +219,11 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
         let handler = LifecycleHandler {
-            http_get: Some(HTTPGetAction { path: Some("/shutdown".into()), port: IntOrString::Int(port.into()), ..Default::default() }),
+            http_get: Some(HTTPGetAction {
+                path: Some("/shutdown".into()),
+                port: IntOrString::Int(port.into()),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let c = container(None, Some(handler));
@@ -196,18 +237,26 @@ mod tests {
             netns: Path::new("/proc/self/ns/net"),
             pod_ip: Some("127.0.0.1".parse().expect("ip")),
         };
+        let handler = c.lifecycle.as_ref().and_then(|l| l.pre_stop.clone()).expect("handler");
+        assert_eq!(
+            run(&ctx, &handler).await,
+            Err(format!(
+                "HTTP lifecycle hook (/shutdown) for Container \"app\" in Pod \"web_default(uid-1)\" failed - error: Get \"http://127.0.0.1:{port}/shutdown\": dial tcp 127.0.0.1:{port}: connect: connection refused"
+            ))
+        );
         let events = Events::default();
         run_pre_stop(&ctx, &events, Duration::from_secs(5)).await;
-        assert_eq!(
-            events.messages(),
-            vec![format!(
-                "HTTP lifecycle hook (/shutdown) for Container \"app\" in Pod \"web_default(uid-1)\" failed - error: Get \"http://127.0.0.1:{port}/shutdown\": dial tcp 127.0.0.1:{port}: connect: connection refused"
-            )]
-        );
+        assert_eq!(events.messages(), vec!["PreStopHook failed"]);
         assert_eq!(events.all()[0].reason, "FailedPreStopHook");
 
         // A sleep hook longer than the grace period is cut short without an event.
-        let c = container(None, Some(LifecycleHandler { sleep: Some(SleepAction { seconds: 3600 }), ..Default::default() }));
+        let c = container(
+            None,
+            Some(LifecycleHandler {
+                sleep: Some(SleepAction { seconds: 3600 }),
+                ..Default::default()
+            }),
+        );
         let ctx = HookContext { container: &c, ..ctx };
         let events = Events::default();
         tokio::time::pause();

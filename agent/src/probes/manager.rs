@@ -40,7 +40,13 @@ impl ProbeState {
     /// A container without probes (or one the manager does not know): the
     /// kubelet's rule is "no worker, so started and ready".
     fn without_probes() -> ProbeState {
-        ProbeState { started: true, ready: true, liveness_failure: None, startup_failure: None, termination_grace: None }
+        ProbeState {
+            started: true,
+            ready: true,
+            liveness_failure: None,
+            startup_failure: None,
+            termination_grace: None,
+        }
     }
 }
 
@@ -69,6 +75,8 @@ struct Entry {
     termination_grace: Option<i64>,
     workers: Vec<(ProbeType, AbortHandle)>,
     container_name: String,
+    /// `restartPolicy` is not `Never`: a probe kill restarts the container.
+    restarts: bool,
 }
 
 impl Entry {
@@ -153,10 +161,14 @@ impl ProbeManager {
             termination_grace: None,
             workers: Vec::new(),
             container_name: container_name.to_string(),
+            restarts: pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()) != Some("Never"),
         };
         let adopted = started_at < self.inner.created;
-        let types: &[ProbeType] =
-            if has_startup { &[ProbeType::Startup] } else { &[ProbeType::Liveness, ProbeType::Readiness] };
+        let types: &[ProbeType] = if has_startup {
+            &[ProbeType::Startup]
+        } else {
+            &[ProbeType::Liveness, ProbeType::Readiness]
+        };
         for &probe_type in types {
             if let Some(handle) = self.inner.spawn(&target, probe_type, started_at, adopted) {
                 entry.workers.push((probe_type, handle));
@@ -206,7 +218,39 @@ impl ProbeManager {
     /// The probes' view of a container instance. Unknown IDs report as a
     /// container without probes (started, ready).
     pub fn status(&self, container_id: &str) -> ProbeState {
-        self.inner.lock().get(container_id).map(Entry::state).unwrap_or_else(ProbeState::without_probes)
+        self.inner
+            .lock()
+            .get(container_id)
+            .map(Entry::state)
+            .unwrap_or_else(ProbeState::without_probes)
+    }
+
+    /// Like [`ProbeManager::status`], but `None` for container IDs the
+    /// manager does not know.
+    pub fn get(&self, container_id: &str) -> Option<ProbeState> {
+        self.inner.lock().get(container_id).map(Entry::state)
+    }
+
+    /// The kubelet's `Killing` message for a container whose liveness or
+    /// startup probe failed: `Container app failed liveness probe, will be
+    /// restarted` (without the suffix under `restartPolicy: Never`).
+    pub fn kill_message(&self, container_id: &str) -> Option<String> {
+        let containers = self.inner.lock();
+        let entry = containers.get(container_id)?;
+        let failure = entry
+            .liveness_failure
+            .clone()
+            .or_else(|| entry.startup_failure.clone())?;
+        Some(if entry.restarts {
+            format!("{failure}, will be restarted")
+        } else {
+            failure
+        })
+    }
+
+    /// The container name of a known container instance.
+    pub fn container_name(&self, container_id: &str) -> Option<String> {
+        self.inner.lock().get(container_id).map(|e| e.container_name.clone())
     }
 
     /// Pod UIDs whose probe results changed (re-sync those pods). A lagging

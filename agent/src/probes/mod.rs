@@ -39,6 +39,7 @@
 //! `localhost`/a loopback address, they dial from inside the pod's network
 //! namespace through [`crate::netns::connect_tcp`].
 
+pub mod adapter;
 mod dial;
 mod exec;
 mod expand;

@@ -11,12 +11,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::{EventSink, ProbeExec};
 
 type Scripted = Result<(i32, Vec<u8>), String>;
+/// Answers still to give, and the last one given (it repeats).
+type Script = (VecDeque<Scripted>, Option<Scripted>);
 
 /// Answers exec calls by the command's first word from a script; the last
 /// answer of a script repeats. Records every call.
 #[derive(Default, Clone)]
 pub(crate) struct FakeExec {
-    scripts: Arc<Mutex<HashMap<String, (VecDeque<Scripted>, Option<Scripted>)>>>,
+    scripts: Arc<Mutex<HashMap<String, Script>>>,
     hanging: Arc<Mutex<HashSet<String>>>,
     calls: Arc<Mutex<Vec<(String, tokio::time::Instant)>>>,
 }
@@ -35,11 +37,6 @@ impl FakeExec {
     /// How many times a command starting with `name` ran.
     pub fn calls(&self, name: &str) -> usize {
         lock(&self.calls).iter().filter(|(n, _)| n == name).count()
-    }
-
-    /// When the calls of `name` ran (tokio clock).
-    pub fn call_times(&self, name: &str) -> Vec<tokio::time::Instant> {
-        lock(&self.calls).iter().filter(|(n, _)| n == name).map(|(_, t)| *t).collect()
     }
 }
 
@@ -108,7 +105,12 @@ impl Events {
 
 impl EventSink for Events {
     fn event(&self, _pod: &Pod, type_: &str, reason: &str, message: String, field_path: Option<String>) {
-        lock(&self.0).push(Recorded { type_: type_.into(), reason: reason.into(), message, field_path });
+        lock(&self.0).push(Recorded {
+            type_: type_.into(),
+            reason: reason.into(),
+            message,
+            field_path,
+        });
     }
 }
 
@@ -121,7 +123,10 @@ pub(crate) fn pod(containers: Vec<Container>) -> Pod {
             uid: Some("uid-1".into()),
             ..Default::default()
         },
-        spec: Some(PodSpec { containers, ..Default::default() }),
+        spec: Some(PodSpec {
+            containers,
+            ..Default::default()
+        }),
         status: None,
     }
 }
