@@ -22,6 +22,7 @@ pub mod containerd;
 pub mod containers;
 pub mod images;
 pub mod logs;
+pub mod lookup;
 pub mod netns;
 pub mod node;
 pub mod pods;
