@@ -163,8 +163,29 @@ async fn import_busybox_list_and_survive_gc() {
     );
     assert!(svc.import_dir(&airgap).await.expect("import_dir").is_empty());
 
+    // An OCI layout archive (what `ctr images export` writes) round-trips.
+    let oci_archive = ctd.dir.path().join("busybox-oci.tar");
+    let st = Command::new("ctr")
+        .arg("-a")
+        .arg(&ctd.socket)
+        .args(["-n", "k8s.io", "images", "export"])
+        .arg(&oci_archive)
+        .arg("docker.io/library/busybox:1.36")
+        .status()
+        .expect("ctr export");
+    assert!(st.success());
+
     assert!(svc.remove("busybox:1.36").await.expect("remove"));
     assert!(svc.get("busybox:1.36").await.expect("get").is_none());
+    force_gc(&store).await;
+
+    let f = std::fs::File::open(&oci_archive).expect("open");
+    let names = svc.import(f, None).await.expect("import OCI layout");
+    assert_eq!(names, ["docker.io/library/busybox:1.36"]);
+    force_gc(&store).await;
+    let again = svc.get("busybox:1.36").await.expect("get").expect("present");
+    assert_eq!(again.id, info.id);
+    assert!(store.snapshot_exists(&again.chain_id).await.expect("stat"));
 }
 
 /// A `docker-registry` on 127.0.0.1, optionally with htpasswd auth.

@@ -407,7 +407,7 @@ async fn import_under_lease<R: Read + Send + 'static>(
                     .map(|h| format!("sha256:{h}"))
                     .filter(|d| oci::validate_digest(d).is_ok());
                 let skip = match &expected {
-                    Some(d) => store.content_info(d).await?.is_some(),
+                    Some(d) => store.have_content(lease, d).await?,
                     None => false,
                 };
                 let writer = if skip {

@@ -356,7 +356,7 @@ async fn fetch_and_store(
     for (l, diff_id) in manifest.2.layers.iter().zip(cfg.rootfs.diff_ids.iter()) {
         oci::validate_digest(&l.digest)?;
         size += l.size.max(0) as u64;
-        if store.content_info(&l.digest).await?.is_none() {
+        if !store.have_content(lease, &l.digest).await? {
             let mut w = store.writer(lease, Some(&l.digest), l.size).await?;
             let mut stream = client
                 .pull_blob_stream(oref, l.digest.as_str())
