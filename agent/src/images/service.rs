@@ -252,7 +252,8 @@ impl ImageService {
             }
             Some(true) => {
                 let creds = credentials_for(&r, auth);
-                let (info, took) = self.pull_ref(&r, &creds).await.map_err(|e| match e {
+                let skip_if_present = policy != PullPolicy::Always;
+                let (info, took) = self.pull_ref(&r, &creds, skip_if_present).await.map_err(|e| match e {
                     PullErr::Pull(f) => ImageError::Pull {
                         image: image.to_string(),
                         message: f.message(),
@@ -279,14 +280,21 @@ impl ImageService {
         &self,
         r: &Reference,
         creds: &[super::auth::Credential],
+        skip_if_present: bool,
     ) -> Result<(ImageInfo, Duration), PullErr> {
         let name = r.full_name();
         let lock = {
             let mut m = self.pulls.lock().await;
             m.entry(name.clone()).or_default().clone()
         };
-        let _guard = lock.lock().await;
         let start = Instant::now();
+        let _guard = lock.lock().await;
+        // Another worker may have pulled it while this one waited.
+        if skip_if_present {
+            if let Some(info) = self.get_ref(r).await.map_err(PullErr::Other)? {
+                return Ok((info, start.elapsed()));
+            }
+        }
         pull::pull(&self.store, r, creds, &self.opts.insecure_registries)
             .await
             .map_err(PullErr::Pull)?;
