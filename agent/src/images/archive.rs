@@ -109,20 +109,11 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// Hashes a stream and, when it starts with the gzip magic, its gunzipped bytes too.
+#[derive(Default)]
 pub struct LayerHasher {
     raw: Sha256,
     gz: Option<flate2::write::GzDecoder<Sha256>>,
     decided: bool,
-}
-
-impl Default for LayerHasher {
-    fn default() -> Self {
-        LayerHasher {
-            raw: Sha256::default(),
-            gz: None,
-            decided: false,
-        }
-    }
 }
 
 impl LayerHasher {

@@ -88,9 +88,10 @@ impl ImageError {
     pub fn event(&self) -> (&'static str, String) {
         match self {
             ImageError::NeverPull { .. } => ("ErrImageNeverPull", self.to_string()),
-            ImageError::Pull { image, message } => {
-                ("Failed", format!("Failed to pull image {:?}: {message}", with_default_tag(image)))
-            }
+            ImageError::Pull { image, message } => (
+                "Failed",
+                format!("Failed to pull image {:?}: {message}", with_default_tag(image)),
+            ),
             ImageError::Runtime(m) => ("Failed", format!("Failed to pull image: {m}")),
             ImageError::InvalidName { .. } => ("InspectFailed", self.to_string()),
         }
@@ -251,7 +252,8 @@ impl ImageService {
             }
             Some(true) => {
                 let creds = credentials_for(&r, auth);
-                let (info, took) = self.pull_ref(&r, &creds).await.map_err(|e| match e {
+                let skip_if_present = policy != PullPolicy::Always;
+                let (info, took) = self.pull_ref(&r, &creds, skip_if_present).await.map_err(|e| match e {
                     PullErr::Pull(f) => ImageError::Pull {
                         image: image.to_string(),
                         message: f.message(),
@@ -278,14 +280,21 @@ impl ImageService {
         &self,
         r: &Reference,
         creds: &[super::auth::Credential],
+        skip_if_present: bool,
     ) -> Result<(ImageInfo, Duration), PullErr> {
         let name = r.full_name();
         let lock = {
             let mut m = self.pulls.lock().await;
             m.entry(name.clone()).or_default().clone()
         };
-        let _guard = lock.lock().await;
         let start = Instant::now();
+        let _guard = lock.lock().await;
+        // Another worker may have pulled it while this one waited.
+        if skip_if_present {
+            if let Some(info) = self.get_ref(r).await.map_err(PullErr::Other)? {
+                return Ok((info, start.elapsed()));
+            }
+        }
         pull::pull(&self.store, r, creds, &self.opts.insecure_registries)
             .await
             .map_err(PullErr::Pull)?;
@@ -350,7 +359,8 @@ impl ImageService {
     /// Removes an image name (its content and snapshots are collected by containerd
     /// once no name uses them). Returns whether it existed.
     pub async fn remove(&self, name: &str) -> anyhow::Result<bool> {
-        let n = reference::normalize(name).map_err(|e| anyhow::anyhow!("{}", reference::invalid_name_message(name, &e)))?;
+        let n =
+            reference::normalize(name).map_err(|e| anyhow::anyhow!("{}", reference::invalid_name_message(name, &e)))?;
         self.store.delete_image(&n).await
     }
 
@@ -376,7 +386,10 @@ impl ImageService {
             .unwrap_or_default();
         let mut imported = Vec::new();
         for path in entries {
-            let fname = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+            let fname = path
+                .file_name()
+                .map(|f| f.to_string_lossy().to_string())
+                .unwrap_or_default();
             let gz = fname.ends_with(".tar.gz") || fname.ends_with(".tgz");
             if !(fname.ends_with(".tar") || gz) || !path.is_file() {
                 continue;
@@ -517,7 +530,10 @@ mod tests {
         let e = ImageError::NeverPull {
             image: "busybox:1.36".to_string(),
         };
-        assert_eq!(e.to_string(), "Container image \"busybox:1.36\" is not present with pull policy of Never");
+        assert_eq!(
+            e.to_string(),
+            "Container image \"busybox:1.36\" is not present with pull policy of Never"
+        );
         assert_eq!(e.reason(), "ErrImageNeverPull");
         let e = ImageError::Pull {
             image: "127.0.0.1:1/none:1".to_string(),

@@ -8,9 +8,9 @@ use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use containerd_client::services::v1::{
     snapshots::{CommitSnapshotRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest},
-    ApplyRequest, CreateImageRequest, CreateRequest, DeleteImageRequest, DeleteRequest, GetImageRequest, Image,
-    Info, InfoRequest, ListImagesRequest, ReadContentRequest, UpdateImageRequest, UpdateRequest, WriteAction,
-    WriteContentRequest, WriteContentResponse,
+    AddResourceRequest, ApplyRequest, CreateImageRequest, CreateRequest, DeleteImageRequest, DeleteRequest,
+    GetImageRequest, Image, Info, InfoRequest, ListImagesRequest, ReadContentRequest, Resource, UpdateImageRequest,
+    UpdateRequest, WriteAction, WriteContentRequest, WriteContentResponse,
 };
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -119,6 +119,30 @@ impl Store {
         }
     }
 
+    /// Puts a resource under the lease (so the GC cannot take content or a
+    /// snapshot that exists already while the image is being recorded).
+    pub async fn hold(&self, lease: &str, kind: &str, id: &str) -> anyhow::Result<()> {
+        let req = AddResourceRequest {
+            id: lease.to_string(),
+            resource: Some(Resource {
+                id: id.to_string(),
+                r#type: kind.to_string(),
+            }),
+        };
+        self.cd
+            .leases()
+            .add_resource(self.cd.request(req))
+            .await
+            .map_err(|s| anyhow!("cannot add {kind} {id} to lease {lease}: {}", s.message()))?;
+        Ok(())
+    }
+
+    /// Whether a blob is present, holding it under the lease if so.
+    pub async fn have_content(&self, lease: &str, digest: &str) -> anyhow::Result<bool> {
+        self.hold(lease, "content", digest).await?;
+        Ok(self.content_info(digest).await?.is_some())
+    }
+
     /// Content info, `None` when the blob is absent.
     pub async fn content_info(&self, digest: &str) -> anyhow::Result<Option<Info>> {
         match self
@@ -194,7 +218,7 @@ impl Store {
         if got != digest {
             bail!("blob {digest} has digest {got}");
         }
-        if self.content_info(digest).await?.is_some() {
+        if self.have_content(lease, digest).await? {
             return self.add_labels(digest, labels).await;
         }
         let mut w = self.writer(lease, Some(digest), data.len() as i64).await?;
@@ -350,6 +374,8 @@ impl Store {
             let mut labels = HashMap::new();
             labels.insert(LABEL_UNCOMPRESSED.to_string(), diff_ids[i].clone());
             self.add_labels(&layer.digest, &labels).await?;
+            self.hold(lease, &format!("snapshots/{}", self.snapshotter), chain_id)
+                .await?;
             if self.snapshot_exists(chain_id).await? {
                 continue;
             }
@@ -369,7 +395,11 @@ impl Store {
         chain_id: &str,
         parent: &str,
     ) -> anyhow::Result<()> {
-        let key = format!("extract-{}-{} {chain_id}", jiff::Timestamp::now().as_nanosecond(), uuid::Uuid::new_v4().simple());
+        let key = format!(
+            "extract-{}-{} {chain_id}",
+            jiff::Timestamp::now().as_nanosecond(),
+            uuid::Uuid::new_v4().simple()
+        );
         let mut labels = HashMap::new();
         labels.insert("containerd.io/snapshot.ref".to_string(), chain_id.to_string());
         let prep = PrepareSnapshotRequest {
@@ -408,7 +438,10 @@ impl Store {
         };
         if applied.digest != diff_id {
             self.remove_snapshot(&key).await;
-            bail!("layer unpacked to {} but the image config says {diff_id}", applied.digest);
+            bail!(
+                "layer unpacked to {} but the image config says {diff_id}",
+                applied.digest
+            );
         }
         let commit = CommitSnapshotRequest {
             snapshotter: self.snapshotter.clone(),
@@ -416,7 +449,12 @@ impl Store {
             key: key.clone(),
             labels,
         };
-        match self.cd.snapshots().commit(self.cd.request_with_lease(commit, lease)).await {
+        match self
+            .cd
+            .snapshots()
+            .commit(self.cd.request_with_lease(commit, lease))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(s) if already_exists(&s) => {
                 // Someone else unpacked the same layer meanwhile.
@@ -519,7 +557,11 @@ impl BlobWriter {
         };
         if tx.send(req).await.is_err() {
             // The stream ended early: the drain task has the reason.
-            return Err(self.finish().await.err().unwrap_or_else(|| anyhow!("content write stream closed")));
+            return Err(self
+                .finish()
+                .await
+                .err()
+                .unwrap_or_else(|| anyhow!("content write stream closed")));
         }
         Ok(())
     }
@@ -548,7 +590,11 @@ impl BlobWriter {
         }
         if self.total > 0 && self.total != self.offset {
             self.abort().await;
-            bail!("size mismatch for {hash}: expected {} bytes, got {}", self.total, self.offset);
+            bail!(
+                "size mismatch for {hash}: expected {} bytes, got {}",
+                self.total,
+                self.offset
+            );
         }
         let req = WriteContentRequest {
             action: WriteAction::Commit as i32,
@@ -564,8 +610,7 @@ impl BlobWriter {
         match self.finish().await {
             Ok(_) => Ok(hash),
             Err(e)
-                if e
-                    .downcast_ref::<WriteFailed>()
+                if e.downcast_ref::<WriteFailed>()
                     .is_some_and(|w| w.1 == tonic::Code::AlreadyExists) =>
             {
                 let store = Store::new(self.cd.clone(), "");
