@@ -122,6 +122,15 @@ fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
     if r.plural == "namespaces" {
         out.push(own("finalize", &["update"][..]));
     }
+    if r.plural == "serviceaccounts" {
+        out.push(Subresource {
+            name: "token",
+            group: "authentication.k8s.io",
+            version: "v1",
+            kind: "TokenRequest",
+            verbs: &["create"],
+        });
+    }
     if r.has_scale {
         out.push(Subresource {
             name: "scale",
@@ -295,5 +304,14 @@ mod tests {
             .unwrap();
         assert_eq!(ns["shortNames"], json!(["ns"]));
         assert!(!ns["verbs"].as_array().unwrap().contains(&json!("deletecollection")));
+        let token = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "serviceaccounts/token")
+            .unwrap();
+        assert_eq!(token["kind"], "TokenRequest");
+        assert_eq!(token["group"], "authentication.k8s.io");
+        assert_eq!(token["verbs"], json!(["create"]));
     }
 }

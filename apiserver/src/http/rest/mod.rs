@@ -98,12 +98,8 @@ where
         (&Method::POST, Some(_), Some("token")) if path.info.plural == "serviceaccounts" => {
             query.check_write_options("CreateOptions")?;
             let bytes = body::read_limited(req.into_body()).await?;
-            let obj: Value = if bytes.is_empty() {
-                Value::Object(Default::default())
-            } else {
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| ApiError::bad_request(format!("invalid TokenRequest: {e}")))?
-            };
+            let media = MediaType::from_content_type(content_type.as_deref())?;
+            let obj = token::decode(&bytes, media)?;
             Ok(json_response(StatusCode::CREATED, &token::create(api, &path, obj)?))
         }
         (&Method::PUT, Some(_), None) => {

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::{get_stored, name_of};
 use crate::api::Api;
+use crate::http::body::MediaType;
 use crate::http::route::ResourcePath;
 use crate::sa_token::{BoundPod, TokenClaims, EXTENDED_EXPIRATION_SECONDS, ISSUER, WARN_ONLY_EXPIRATION_SECONDS};
 
@@ -36,6 +37,14 @@ fn invalid(name: &str, errors: &[FieldError]) -> ApiError {
     e.kind = Some("TokenRequest".into());
     e.causes = errors.iter().map(FieldError::cause).collect();
     e
+}
+
+/// Decodes a TokenRequest body (JSON, YAML, or protobuf as kubectl sends it).
+pub fn decode(bytes: &[u8], media: MediaType) -> Result<Value, ApiError> {
+    if bytes.is_empty() {
+        return Ok(json!({}));
+    }
+    crate::http::body::decode_object(bytes, media)
 }
 
 /// Issues a token; returns the TokenRequest with `status.token` and `status.expirationTimestamp`.
