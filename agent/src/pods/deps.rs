@@ -108,21 +108,26 @@ pub struct ProbeState {
     /// Set when the liveness (or startup) probe failed for good: the event message
     /// (`Container x failed liveness probe, will be restarted`).
     pub liveness_failure: Option<String>,
+    /// The failing probe's `terminationGracePeriodSeconds`, overriding the pod's for that kill.
+    pub termination_grace: Option<i64>,
 }
 
 /// Probes and lifecycle hooks.
 pub trait PodProbes: Send + Sync {
-    /// Starts the probe workers of a running container instance.
-    fn add_container(&self, pod: &Pod, container: &str, container_id: &str, sandbox: &Sandbox);
+    /// Starts the probe workers of a running container instance (started at `started_at`).
+    fn add_container(&self, pod: &Pod, container: &str, container_id: &str, started_at: Timestamp, sandbox: &Sandbox);
     /// Stops the probe workers of an instance.
     fn remove_container(&self, container_id: &str);
     /// The instance's probe results (`None`: not known to the probe manager).
     fn status(&self, container_id: &str) -> Option<ProbeState>;
-    /// Runs a lifecycle hook (`postStart`/`preStop`); the error text is the failure message.
+    /// Runs a lifecycle hook (`postStart`/`preStop`) for at most `timeout`; the
+    /// error text is the kubelet's failure message.
+    #[allow(clippy::too_many_arguments)]
     fn run_hook<'a>(
         &'a self,
         sandbox: &'a Sandbox,
         pod: &'a Pod,
+        container: &'a Container,
         container_id: &'a str,
         handler: &'a LifecycleHandler,
         timeout: Duration,

@@ -10,12 +10,14 @@
 //! - [`manager`]: the informer, one worker task per pod, adoption and orphan cleanup.
 //! - [`events`]: the kubelet's event recorder.
 //! - [`api`]: the API calls over the in-process client.
+//! - [`real`]: the traits over the real image service, volumes, specs and probes.
 
 pub mod api;
 pub mod backoff;
 pub mod deps;
 pub mod events;
 pub mod manager;
+pub mod real;
 pub mod status;
 pub mod worker;
 
