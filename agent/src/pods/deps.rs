@@ -36,6 +36,13 @@ pub trait PodRuntime: Send + Sync {
     fn remove_container<'a>(&'a self, id: &'a str) -> BoxFut<'a, anyhow::Result<()>>;
     /// Every container instance on the node.
     fn list_containers(&self) -> BoxFut<'_, anyhow::Result<Vec<ContainerInfo>>>;
+    /// The container instances of one pod (override with a label-filtered list when cheaper).
+    fn list_pod_containers<'a>(&'a self, pod_uid: &'a str) -> BoxFut<'a, anyhow::Result<Vec<ContainerInfo>>> {
+        Box::pin(async move {
+            let all = self.list_containers().await?;
+            Ok(all.into_iter().filter(|c| c.pod_uid == pod_uid).collect())
+        })
+    }
 }
 
 /// Why an image could not be made present.

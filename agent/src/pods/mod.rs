@@ -11,6 +11,7 @@
 //! - [`events`]: the kubelet's event recorder.
 //! - [`api`]: the API calls over the in-process client.
 //! - [`real`]: the traits over the real image service, volumes, specs and probes.
+//! - [`start`]: [`start::spawn`] starts the manager from the agent's parts.
 
 pub mod api;
 pub mod backoff;
@@ -18,6 +19,7 @@ pub mod deps;
 pub mod events;
 pub mod manager;
 pub mod real;
+pub mod start;
 pub mod status;
 pub mod worker;
 

@@ -162,8 +162,7 @@ impl Worker {
 
     /// The pod's container instances, recording their IDs for exit routing.
     async fn list(&self) -> anyhow::Result<Vec<ContainerInfo>> {
-        let all = self.deps.runtime.list_containers().await?;
-        let mine: Vec<ContainerInfo> = all.into_iter().filter(|c| c.pod_uid == self.uid).collect();
+        let mine = self.deps.runtime.list_pod_containers(&self.uid).await?;
         let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
         for c in &mine {
             ids.insert(c.id.clone(), self.uid.clone());
