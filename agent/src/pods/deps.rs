@@ -36,6 +36,13 @@ pub trait PodRuntime: Send + Sync {
     fn remove_container<'a>(&'a self, id: &'a str) -> BoxFut<'a, anyhow::Result<()>>;
     /// Every container instance on the node.
     fn list_containers(&self) -> BoxFut<'_, anyhow::Result<Vec<ContainerInfo>>>;
+    /// The container instances of one pod (override with a label-filtered list when cheaper).
+    fn list_pod_containers<'a>(&'a self, pod_uid: &'a str) -> BoxFut<'a, anyhow::Result<Vec<ContainerInfo>>> {
+        Box::pin(async move {
+            let all = self.list_containers().await?;
+            Ok(all.into_iter().filter(|c| c.pod_uid == pod_uid).collect())
+        })
+    }
 }
 
 /// Why an image could not be made present.
@@ -108,21 +115,26 @@ pub struct ProbeState {
     /// Set when the liveness (or startup) probe failed for good: the event message
     /// (`Container x failed liveness probe, will be restarted`).
     pub liveness_failure: Option<String>,
+    /// The failing probe's `terminationGracePeriodSeconds`, overriding the pod's for that kill.
+    pub termination_grace: Option<i64>,
 }
 
 /// Probes and lifecycle hooks.
 pub trait PodProbes: Send + Sync {
-    /// Starts the probe workers of a running container instance.
-    fn add_container(&self, pod: &Pod, container: &str, container_id: &str, sandbox: &Sandbox);
+    /// Starts the probe workers of a running container instance (started at `started_at`).
+    fn add_container(&self, pod: &Pod, container: &str, container_id: &str, started_at: Timestamp, sandbox: &Sandbox);
     /// Stops the probe workers of an instance.
     fn remove_container(&self, container_id: &str);
     /// The instance's probe results (`None`: not known to the probe manager).
     fn status(&self, container_id: &str) -> Option<ProbeState>;
-    /// Runs a lifecycle hook (`postStart`/`preStop`); the error text is the failure message.
+    /// Runs a lifecycle hook (`postStart`/`preStop`) for at most `timeout`; the
+    /// error text is the kubelet's failure message.
+    #[allow(clippy::too_many_arguments)]
     fn run_hook<'a>(
         &'a self,
         sandbox: &'a Sandbox,
         pod: &'a Pod,
+        container: &'a Container,
         container_id: &'a str,
         handler: &'a LifecycleHandler,
         timeout: Duration,

@@ -271,7 +271,14 @@ pub struct FakeProbes {
 }
 
 impl PodProbes for FakeProbes {
-    fn add_container(&self, _pod: &Pod, _container: &str, container_id: &str, _sandbox: &Sandbox) {
+    fn add_container(
+        &self,
+        _pod: &Pod,
+        _container: &str,
+        container_id: &str,
+        _started_at: Timestamp,
+        _sandbox: &Sandbox,
+    ) {
         self.added.lock().unwrap().push(container_id.to_string());
     }
     fn remove_container(&self, container_id: &str) {
@@ -284,6 +291,7 @@ impl PodProbes for FakeProbes {
         &'a self,
         _sandbox: &'a Sandbox,
         _pod: &'a Pod,
+        _container: &'a Container,
         container_id: &'a str,
         _handler: &'a LifecycleHandler,
         _timeout: Duration,

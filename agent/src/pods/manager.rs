@@ -232,6 +232,14 @@ impl PodManager {
     }
 }
 
+/// A broadcast receiver as a stream for [`PodManager::run`] (lagged items are skipped):
+/// `broadcast_stream(runtime.subscribe_exits())`, `broadcast_stream(probes.subscribe())`.
+pub fn broadcast_stream<T: Clone + Send + 'static>(rx: tokio::sync::broadcast::Receiver<T>) -> BoxStream<'static, T> {
+    tokio_stream::wrappers::BroadcastStream::new(rx)
+        .filter_map(|r| async move { r.ok() })
+        .boxed()
+}
+
 /// Turns an informer change into pod events.
 fn forward(tx: &mpsc::UnboundedSender<PodEvent>, change: &Change) {
     let parse = |v: &Value| serde_json::from_value::<Pod>(v.clone()).ok().map(Arc::new);
@@ -276,5 +284,30 @@ async fn worker_loop(
             _ = wake.notified() => {}
             _ = tokio::time::sleep(delay) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn status_only_changes_are_not_significant() {
+        let old = json!({"metadata": {"name": "p", "resourceVersion": "1"}, "spec": {"a": 1}, "status": {"phase": "Pending"}});
+        let status = json!({"metadata": {"name": "p", "resourceVersion": "2", "managedFields": []}, "spec": {"a": 1}, "status": {"phase": "Running"}});
+        assert!(!significant_change(&old, &status));
+        let deleting = json!({"metadata": {"name": "p", "resourceVersion": "3", "deletionTimestamp": "2026-01-01T00:00:00Z"}, "spec": {"a": 1}});
+        assert!(significant_change(&old, &deleting));
+    }
+
+    #[tokio::test]
+    async fn broadcast_receivers_become_streams() {
+        let (tx, rx) = tokio::sync::broadcast::channel(4);
+        let mut s = broadcast_stream(rx);
+        tx.send("u1".to_string()).unwrap();
+        tx.send("u2".to_string()).unwrap();
+        assert_eq!(s.next().await.as_deref(), Some("u1"));
+        assert_eq!(s.next().await.as_deref(), Some("u2"));
     }
 }

@@ -10,12 +10,16 @@
 //! - [`manager`]: the informer, one worker task per pod, adoption and orphan cleanup.
 //! - [`events`]: the kubelet's event recorder.
 //! - [`api`]: the API calls over the in-process client.
+//! - [`real`]: the traits over the real image service, volumes, specs and probes.
+//! - [`start`]: [`start::spawn`] starts the manager from the agent's parts.
 
 pub mod api;
 pub mod backoff;
 pub mod deps;
 pub mod events;
 pub mod manager;
+pub mod real;
+pub mod start;
 pub mod status;
 pub mod worker;
 

@@ -162,8 +162,7 @@ impl Worker {
 
     /// The pod's container instances, recording their IDs for exit routing.
     async fn list(&self) -> anyhow::Result<Vec<ContainerInfo>> {
-        let all = self.deps.runtime.list_containers().await?;
-        let mine: Vec<ContainerInfo> = all.into_iter().filter(|c| c.pod_uid == self.uid).collect();
+        let mine = self.deps.runtime.list_pod_containers(&self.uid).await?;
         let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
         for c in &mine {
             ids.insert(c.id.clone(), self.uid.clone());
@@ -294,9 +293,12 @@ impl Worker {
                 }
                 Some(l) => match &l.state {
                     ContainerRunState::Running { .. } => {
-                        let failure = self.deps.probes.status(&l.id).and_then(|p| p.liveness_failure);
-                        if let Some(message) = failure {
-                            self.kill(pod, c, ContainerKind::App, l, message).await;
+                        let state = self.deps.probes.status(&l.id).unwrap_or_default();
+                        if let Some(message) = state.liveness_failure {
+                            let grace = state
+                                .termination_grace
+                                .map(|g| Duration::from_secs(u64::try_from(g).unwrap_or(0)));
+                            self.kill(pod, c, ContainerKind::App, l, message, grace).await;
                             self.want_wake(Duration::ZERO);
                         }
                     }
@@ -492,12 +494,15 @@ impl Worker {
             "Created",
             format!("Created container: {}", c.name),
         );
-        if let Err(e) = self.deps.runtime.start_container(&spec.id).await {
-            let msg = format!("{e:#}");
-            self.event(pod, Some(&fp), "Warning", "Failed", format!("Error: {msg}"));
-            self.set_waiting(&c.name, "RunContainerError", msg);
-            return false;
-        }
+        let started_at = match self.deps.runtime.start_container(&spec.id).await {
+            Ok(t) => t,
+            Err(e) => {
+                let msg = format!("{e:#}");
+                self.event(pod, Some(&fp), "Warning", "Failed", format!("Error: {msg}"));
+                self.set_waiting(&c.name, "RunContainerError", msg);
+                return false;
+            }
+        };
         self.event(
             pod,
             Some(&fp),
@@ -507,12 +512,19 @@ impl Worker {
         );
         self.waiting.remove(&c.name);
         if kind == ContainerKind::App || is_restartable_init(c) {
-            self.deps.probes.add_container(pod, &c.name, &spec.id, &sandbox);
+            self.deps
+                .probes
+                .add_container(pod, &c.name, &spec.id, started_at, &sandbox);
             self.probed.insert(spec.id.clone());
         }
         if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
             let timeout = grace_period(pod).max(MIN_GRACE);
-            if let Err(msg) = self.deps.probes.run_hook(&sandbox, pod, &spec.id, hook, timeout).await {
+            if let Err(msg) = self
+                .deps
+                .probes
+                .run_hook(&sandbox, pod, c, &spec.id, hook, timeout)
+                .await
+            {
                 debug!(container = c.name, msg, "postStart hook failed");
                 self.event(
                     pod,
@@ -521,7 +533,7 @@ impl Worker {
                     "FailedPostStartHook",
                     "PostStartHook failed".into(),
                 );
-                self.stop_one(pod, c, kind, &spec.id, Some("FailedPostStartHook".to_string()))
+                self.stop_one(pod, c, kind, &spec.id, Some("FailedPostStartHook".to_string()), None)
                     .await;
                 self.set_waiting(&c.name, "PostStartHookError", msg);
                 return false;
@@ -531,13 +543,21 @@ impl Worker {
     }
 
     /// Stops one instance: preStop hook (app containers), `Killing` event, stop with the grace left.
-    async fn stop_one(&self, pod: &Pod, c: &Container, kind: ContainerKind, id: &str, message: Option<String>) {
+    async fn stop_one(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        kind: ContainerKind,
+        id: &str,
+        message: Option<String>,
+        grace_override: Option<Duration>,
+    ) {
         let fp = field_path(kind, &c.name);
-        let mut grace = grace_period(pod);
+        let mut grace = grace_override.unwrap_or_else(|| grace_period(pod));
         let started = Instant::now();
         if let (Some(hook), Some(sandbox)) = (c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()), &self.sandbox) {
-            if let Err(msg) = self.deps.probes.run_hook(sandbox, pod, id, hook, grace).await {
-                debug!(container = c.name, msg, "preStop hook failed");
+            if let Err(msg) = self.deps.probes.run_hook(sandbox, pod, c, id, hook, grace).await {
+                self.event(pod, Some(&fp), "Warning", "FailedPreStopHook", msg);
             }
             grace = grace.saturating_sub(started.elapsed());
         }
@@ -550,8 +570,16 @@ impl Worker {
         self.deps.probes.remove_container(id);
     }
 
-    async fn kill(&mut self, pod: &Pod, c: &Container, kind: ContainerKind, inst: &ContainerInfo, message: String) {
-        self.stop_one(pod, c, kind, &inst.id, Some(message)).await;
+    async fn kill(
+        &mut self,
+        pod: &Pod,
+        c: &Container,
+        kind: ContainerKind,
+        inst: &ContainerInfo,
+        message: String,
+        grace: Option<Duration>,
+    ) {
+        self.stop_one(pod, c, kind, &inst.id, Some(message), grace).await;
         self.probed.remove(&inst.id);
     }
 
@@ -581,7 +609,7 @@ impl Worker {
                 });
             let id = inst.id.clone();
             let kind = inst.kind;
-            stops.push(async move { this.stop_one(pod, &c, kind, &id, None).await });
+            stops.push(async move { this.stop_one(pod, &c, kind, &id, None, None).await });
         }
         futures::future::join_all(stops).await;
         for inst in containers {
@@ -626,7 +654,12 @@ impl Worker {
                     .any(|c| c.name == inst.name && is_restartable_init(c)),
             };
             if probed {
-                self.deps.probes.add_container(pod, &inst.name, &inst.id, &sandbox);
+                let ContainerRunState::Running { started_at } = inst.state else {
+                    continue;
+                };
+                self.deps
+                    .probes
+                    .add_container(pod, &inst.name, &inst.id, started_at, &sandbox);
                 self.probed.insert(inst.id.clone());
             }
         }

@@ -309,6 +309,7 @@ async fn liveness_failure_kills_and_restarts() {
             started: true,
             ready: false,
             liveness_failure: Some("Container app failed liveness probe, will be restarted".into()),
+            termination_grace: None,
         },
     );
     let out = w.sync(Some(&p)).await;
