@@ -25,7 +25,11 @@ impl Drop for PrivateContainerd {
         let _ = self.child.kill();
         let _ = self.child.wait();
         // Unmount anything the snapshotter left mounted before the temp dir goes.
-        let _ = Command::new("umount").arg("-R").arg(self.dir.path()).stderr(Stdio::null()).status();
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg(self.dir.path())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -108,30 +112,55 @@ async fn import_busybox_list_and_survive_gc() {
     assert_eq!(info.config.cmd, ["sh"]);
     assert!(info.id.starts_with("sha256:"));
     assert!(info.repo_digests[0].starts_with("docker.io/library/busybox@sha256:"));
-    assert!(store.snapshot_exists(&info.chain_id).await.expect("stat"), "snapshot {} missing after GC", info.chain_id);
-    assert!(store.content_info(&info.id).await.expect("info").is_some(), "config gone after GC");
+    assert!(
+        store.snapshot_exists(&info.chain_id).await.expect("stat"),
+        "snapshot {} missing after GC",
+        info.chain_id
+    );
+    assert!(
+        store.content_info(&info.id).await.expect("info").is_some(),
+        "config gone after GC"
+    );
 
     let all = svc.list().await.expect("list");
-    assert!(all.iter().any(|i| i.name == "docker.io/library/busybox:1.36"), "{all:?}");
+    assert!(
+        all.iter().any(|i| i.name == "docker.io/library/busybox:1.36"),
+        "{all:?}"
+    );
 
     // Importing again (from a pipe-like reader) is idempotent.
     let bytes = std::fs::read(&archive).expect("read");
     let names = svc.import(std::io::Cursor::new(bytes), None).await.expect("re-import");
     assert_eq!(names, ["docker.io/library/busybox:1.36"]);
 
-    let e = svc.ensure("busybox:1.36", PullPolicy::Never, &[]).await.expect("present");
+    let e = svc
+        .ensure("busybox:1.36", PullPolicy::Never, &[])
+        .await
+        .expect("present");
     assert!(!e.pulled);
-    let err = svc.ensure("busybox:0.0", PullPolicy::Never, &[]).await.expect_err("missing");
+    let err = svc
+        .ensure("busybox:0.0", PullPolicy::Never, &[])
+        .await
+        .expect_err("missing");
     assert!(matches!(err, ImageError::NeverPull { .. }));
-    assert_eq!(err.to_string(), "Container image \"busybox:0.0\" is not present with pull policy of Never");
-    let err = svc.ensure("Busybox", PullPolicy::Always, &[]).await.expect_err("invalid");
+    assert_eq!(
+        err.to_string(),
+        "Container image \"busybox:0.0\" is not present with pull policy of Never"
+    );
+    let err = svc
+        .ensure("Busybox", PullPolicy::Always, &[])
+        .await
+        .expect_err("invalid");
     assert_eq!(err.reason(), "InvalidImageName");
 
     // The air-gap folder: imported once, skipped the next time.
     let airgap = ctd.dir.path().join("airgap");
     std::fs::create_dir_all(&airgap).expect("mkdir");
     std::fs::copy(&archive, airgap.join("busybox.tar")).expect("copy");
-    assert_eq!(svc.import_dir(&airgap).await.expect("import_dir"), ["docker.io/library/busybox:1.36"]);
+    assert_eq!(
+        svc.import_dir(&airgap).await.expect("import_dir"),
+        ["docker.io/library/busybox:1.36"]
+    );
     assert!(svc.import_dir(&airgap).await.expect("import_dir").is_empty());
 
     assert!(svc.remove("busybox:1.36").await.expect("remove"));
@@ -260,7 +289,13 @@ async fn pull_from_local_registries() {
 
     // Anonymous registry: push, then pull through the service.
     let reg = start_registry(None);
-    push_image(reg.port, "team/hello", "v1", oci_client::secrets::RegistryAuth::Anonymous).await;
+    push_image(
+        reg.port,
+        "team/hello",
+        "v1",
+        oci_client::secrets::RegistryAuth::Anonymous,
+    )
+    .await;
     let name = format!("127.0.0.1:{}/team/hello:v1", reg.port);
     let got = svc.ensure(&name, PullPolicy::IfNotPresent, &[]).await.expect("pull");
     assert!(got.pulled);
@@ -273,7 +308,10 @@ async fn pull_from_local_registries() {
 
     // A missing tag: the registry's reason is kept.
     let missing = format!("127.0.0.1:{}/team/hello:nope", reg.port);
-    let err = svc.ensure(&missing, PullPolicy::Always, &[]).await.expect_err("not found");
+    let err = svc
+        .ensure(&missing, PullPolicy::Always, &[])
+        .await
+        .expect_err("not found");
     assert_eq!(err.reason(), "ErrImagePull");
     assert!(err.to_string().contains("not found"), "{err}");
 
@@ -287,17 +325,29 @@ async fn pull_from_local_registries() {
     )
     .await;
     let name = format!("127.0.0.1:{}/private/app:v2", sec.port);
-    let err = svc.ensure(&name, PullPolicy::Always, &[]).await.expect_err("unauthorized");
+    let err = svc
+        .ensure(&name, PullPolicy::Always, &[])
+        .await
+        .expect_err("unauthorized");
     assert!(err.to_string().contains("401 Unauthorized"), "{err}");
     let wrong = docker_config(&format!("127.0.0.1:{}", sec.port), "alice", "wrong");
-    let err = svc.ensure(&name, PullPolicy::Always, &[wrong]).await.expect_err("bad password");
+    let err = svc
+        .ensure(&name, PullPolicy::Always, &[wrong])
+        .await
+        .expect_err("bad password");
     assert!(err.to_string().contains("401 Unauthorized"), "{err}");
     let good = docker_config(&format!("127.0.0.1:{}", sec.port), "alice", "s3cret");
-    let got = svc.ensure(&name, PullPolicy::Always, &[good]).await.expect("pull with auth");
+    let got = svc
+        .ensure(&name, PullPolicy::Always, &[good])
+        .await
+        .expect("pull with auth");
     assert!(got.pulled);
     assert_eq!(got.info.name, name);
 
     // A closed port: connection refused.
-    let err = svc.ensure("127.0.0.1:1/none:1", PullPolicy::IfNotPresent, &[]).await.expect_err("refused");
+    let err = svc
+        .ensure("127.0.0.1:1/none:1", PullPolicy::IfNotPresent, &[])
+        .await
+        .expect_err("refused");
     assert!(err.to_string().contains("connection refused"), "{err}");
 }

@@ -23,9 +23,16 @@ fn find_binary(name: &str, extra: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
     dirs.extend(
-        ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-            .iter()
-            .map(PathBuf::from),
+        [
+            "/usr/local/sbin",
+            "/usr/local/bin",
+            "/usr/sbin",
+            "/usr/bin",
+            "/sbin",
+            "/bin",
+        ]
+        .iter()
+        .map(PathBuf::from),
     );
     dirs.extend(extra.iter().map(PathBuf::from));
     dirs.into_iter().map(|d| d.join(name)).find(|p| is_executable(p))
@@ -42,7 +49,12 @@ fn first_line(cmd: &Path, args: &[&str]) -> String {
     match Command::new(cmd).args(args).output() {
         Ok(o) => {
             let text = if o.stdout.is_empty() { o.stderr } else { o.stdout };
-            String::from_utf8_lossy(&text).lines().next().unwrap_or("").trim().to_string()
+            String::from_utf8_lossy(&text)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
         }
         Err(e) => format!("cannot run: {e}"),
     }
@@ -70,7 +82,11 @@ fn binary_check(name: &'static str, bin: &str, args: &[&str], required: bool, fi
 /// The CNI plugins k1s uses, checked in `dir`.
 pub fn cni_check(dir: &Path) -> Check {
     let wanted = ["bridge", "host-local", "loopback", "portmap"];
-    let missing: Vec<&str> = wanted.iter().copied().filter(|p| !is_executable(&dir.join(p))).collect();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|p| !is_executable(&dir.join(p)))
+        .collect();
     Check {
         name: "CNI plugins",
         required: true,
@@ -100,9 +116,8 @@ pub fn cgroup_check(root: &Path) -> Check {
             } else {
                 format!("v2, missing controllers: {}", missing.join(", "))
             },
-            fix: (!missing.is_empty()).then(|| {
-                "enable them: echo '+cpu +memory +pids' > /sys/fs/cgroup/cgroup.subtree_control".to_string()
-            }),
+            fix: (!missing.is_empty())
+                .then(|| "enable them: echo '+cpu +memory +pids' > /sys/fs/cgroup/cgroup.subtree_control".to_string()),
         };
     }
     let have: Vec<&str> = needed
@@ -123,14 +138,18 @@ pub fn cgroup_check(root: &Path) -> Check {
         } else {
             format!("v1, missing controllers: {}", missing.join(", "))
         },
-        fix: (!missing.is_empty())
-            .then(|| "mount the cgroup controllers (systemd does this), e.g. boot with systemd.unified_cgroup_hierarchy=1".to_string()),
+        fix: (!missing.is_empty()).then(|| {
+            "mount the cgroup controllers (systemd does this), e.g. boot with systemd.unified_cgroup_hierarchy=1"
+                .to_string()
+        }),
     }
 }
 
 /// overlayfs in `/proc/filesystems`.
 pub fn overlay_check(filesystems: &str) -> Check {
-    let ok = filesystems.lines().any(|l| l.split_whitespace().last() == Some("overlay"));
+    let ok = filesystems
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some("overlay"));
     Check {
         name: "overlayfs",
         required: true,
@@ -148,10 +167,22 @@ pub fn overlay_check(filesystems: &str) -> Check {
 pub fn checks() -> Vec<Check> {
     let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
     vec![
-        binary_check("containerd", "containerd", &["--version"], true, "apt-get install -y containerd"),
+        binary_check(
+            "containerd",
+            "containerd",
+            &["--version"],
+            true,
+            "apt-get install -y containerd",
+        ),
         binary_check("runc", "runc", &["--version"], true, "apt-get install -y runc"),
         cni_check(Path::new("/usr/lib/cni")),
-        binary_check("iptables", "iptables", &["--version"], true, "apt-get install -y iptables"),
+        binary_check(
+            "iptables",
+            "iptables",
+            &["--version"],
+            true,
+            "apt-get install -y iptables",
+        ),
         cgroup_check(Path::new("/sys/fs/cgroup")),
         overlay_check(&filesystems),
         binary_check(

@@ -109,7 +109,9 @@ async fn run_async(cmd: ImageCommand) -> anyhow::Result<()> {
         ImageCommand::Import { endpoint, files } => {
             let svc = connect(&endpoint, Vec::new()).await?;
             for f in files {
-                let names = import_one(&svc, &f).await.with_context(|| format!("cannot import {f}"))?;
+                let names = import_one(&svc, &f)
+                    .await
+                    .with_context(|| format!("cannot import {f}"))?;
                 for n in names {
                     println!("imported {n}");
                 }
@@ -137,7 +139,9 @@ async fn run_async(cmd: ImageCommand) -> anyhow::Result<()> {
             let svc = connect(&endpoint, insecure_registry).await?;
             let auth = match creds {
                 Some(c) => {
-                    let (u, p) = c.split_once(':').ok_or_else(|| anyhow!("--creds must be user:password"))?;
+                    let (u, p) = c
+                        .split_once(':')
+                        .ok_or_else(|| anyhow!("--creds must be user:password"))?;
                     let r = k1s_agent::images::Reference::parse(&name).map_err(|e| anyhow!("{e}"))?;
                     let mut d = DockerConfigJson::default();
                     d.auths.insert(
@@ -178,7 +182,9 @@ async fn run_async(cmd: ImageCommand) -> anyhow::Result<()> {
 
 fn spinner(msg: &str) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(None, draw_target());
-    pb.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     pb.set_message(msg.to_string());
     pb.enable_steady_tick(Duration::from_millis(120));
     pb

@@ -154,7 +154,9 @@ impl Layer {
     }
     fn link(&mut self, path: &str, target: &str) {
         self.parents(path);
-        self.entries.entry(path.to_string()).or_insert(Entry::Link(target.to_string()));
+        self.entries
+            .entry(path.to_string())
+            .or_insert(Entry::Link(target.to_string()));
     }
 
     /// The layer as an uncompressed tar (fixed mtimes and owners: reproducible).
@@ -213,7 +215,8 @@ fn write_docker_save(out: &Path, repo_tag: &str, layer: &[u8], config: serde_jso
     let mut config = config;
     config["rootfs"] = serde_json::json!({"type": "layers", "diff_ids": [format!("sha256:{diff}")]});
     config["created"] = serde_json::json!("2023-11-14T22:13:20Z");
-    config["history"] = serde_json::json!([{"created": "2023-11-14T22:13:20Z", "created_by": "k1s test image builder"}]);
+    config["history"] =
+        serde_json::json!([{"created": "2023-11-14T22:13:20Z", "created_by": "k1s test image builder"}]);
     let config_bytes = serde_json::to_vec(&config)?;
     let config_id = sha256_hex(&config_bytes);
     let layer_id = diff.clone();
@@ -255,7 +258,10 @@ fn busybox_binary() -> Result<PathBuf> {
 }
 
 fn busybox_applets(bin: &Path) -> Result<Vec<String>> {
-    let out = Command::new(bin).arg("--list").output().context("cannot run busybox --list")?;
+    let out = Command::new(bin)
+        .arg("--list")
+        .output()
+        .context("cannot run busybox --list")?;
     if !out.status.success() {
         bail!("busybox --list failed");
     }
@@ -349,7 +355,10 @@ fn add_host_file(l: &mut Layer, named: &Path) -> Result<()> {
         let link = named_canon_dir.join(name);
         if link != real {
             let link_rel = link.to_string_lossy().trim_start_matches('/').to_string();
-            let target = real.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+            let target = real
+                .file_name()
+                .map(|f| f.to_string_lossy().to_string())
+                .unwrap_or_default();
             if link.parent() == real.parent() {
                 l.link(&link_rel, &target);
             } else {

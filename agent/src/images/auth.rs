@@ -96,10 +96,7 @@ impl DockerConfigJson {
 /// Splits a keyring key into (host, path prefix): `https://index.docker.io/v1/` →
 /// (`docker.io`, ``), `localhost:5000/team` → (`localhost:5000`, `team`).
 fn key_parts(key: &str) -> (String, String) {
-    let k = key
-        .trim()
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
+    let k = key.trim().trim_start_matches("https://").trim_start_matches("http://");
     let (host, path) = k.split_once('/').unwrap_or((k, ""));
     let host = match host {
         "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => "docker.io",
@@ -191,8 +188,14 @@ mod tests {
         a.auths.insert("*.corp.lan".to_string(), cred("corp"));
         let r = |s: &str| Reference::parse(s).expect("parses");
         let names = |v: Vec<Credential>| v.into_iter().map(|c| c.username).collect::<Vec<_>>();
-        assert_eq!(names(credentials_for(&r("localhost:5000/team/app"), &[a.clone()])), ["team", "any"]);
-        assert_eq!(names(credentials_for(&r("localhost:5000/other"), &[a.clone()])), ["any"]);
+        assert_eq!(
+            names(credentials_for(&r("localhost:5000/team/app"), &[a.clone()])),
+            ["team", "any"]
+        );
+        assert_eq!(
+            names(credentials_for(&r("localhost:5000/other"), &[a.clone()])),
+            ["any"]
+        );
         assert_eq!(names(credentials_for(&r("busybox"), &[a.clone()])), ["hub"]);
         assert_eq!(names(credentials_for(&r("reg.corp.lan/x"), &[a.clone()])), ["corp"]);
         assert!(credentials_for(&r("127.0.0.1:5000/x"), &[a]).is_empty());

@@ -46,7 +46,8 @@ impl Files {
 
     /// Adds a link.
     pub fn link(&mut self, path: &str, target: &str) {
-        self.links.insert(archive::clean_path(path), archive::clean_path(target));
+        self.links
+            .insert(archive::clean_path(path), archive::clean_path(target));
     }
 
     /// A file, following links.
@@ -171,7 +172,13 @@ fn docker_tags_by_config(files: &Files) -> HashMap<String, Vec<String>> {
     m
 }
 
-fn layer_from_file(files: &Files, path: &str, diff_id: &str, gzip_type: &str, plain_type: &str) -> anyhow::Result<PlannedLayer> {
+fn layer_from_file(
+    files: &Files,
+    path: &str,
+    diff_id: &str,
+    gzip_type: &str,
+    plain_type: &str,
+) -> anyhow::Result<PlannedLayer> {
     let (digest, size, gunzipped, data) = match files.get(path) {
         Some(FileRef::Mem(b)) => {
             let (d, g) = archive::hash_layer(b).with_context(|| format!("layer {path}"))?;
@@ -484,7 +491,9 @@ pub async fn store_image(store: &Store, lease: &str, img: &PlannedImage) -> anyh
         .write_bytes(lease, &mdesc.digest, mbytes, &Store::manifest_labels(manifest))
         .await?;
     if let Some((idesc, ibytes, index)) = &img.index {
-        store.write_bytes(lease, &idesc.digest, ibytes, &Store::index_labels(index)).await?;
+        store
+            .write_bytes(lease, &idesc.digest, ibytes, &Store::index_labels(index))
+            .await?;
     }
     let target = img.target();
     for n in &img.names {
@@ -525,8 +534,9 @@ mod tests {
         );
         let cfg_id = oci::sha256_digest(config.as_bytes());
         let hex = cfg_id.trim_start_matches("sha256:").to_string();
-        let manifest =
-            format!(r#"[{{"Config":"{hex}.json","RepoTags":["busybox:1.36","localhost:5000/bb:v1"],"Layers":["abc/layer.tar"]}}]"#);
+        let manifest = format!(
+            r#"[{{"Config":"{hex}.json","RepoTags":["busybox:1.36","localhost:5000/bb:v1"],"Layers":["abc/layer.tar"]}}]"#
+        );
         let mut f = Files::default();
         f.insert("manifest.json", FileRef::Mem(manifest.into_bytes()));
         f.insert(&format!("{hex}.json"), FileRef::Mem(config.into_bytes()));
@@ -563,7 +573,10 @@ mod tests {
         assert!(e.to_string().contains("diff ID"), "{e}");
         let mut g = Files::default();
         g.insert("hello.txt", FileRef::Mem(b"x".to_vec()));
-        assert!(plan(&g).expect_err("not an archive").to_string().contains("not an image archive"));
+        assert!(plan(&g)
+            .expect_err("not an archive")
+            .to_string()
+            .contains("not an image archive"));
     }
 
     #[test]
@@ -587,7 +600,10 @@ mod tests {
             manifest.len()
         );
         let mut f = Files::default();
-        f.insert("oci-layout", FileRef::Mem(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()));
+        f.insert(
+            "oci-layout",
+            FileRef::Mem(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        );
         f.insert("index.json", FileRef::Mem(index.into_bytes()));
         f.insert(&Files::blob_path(&md), FileRef::Mem(manifest.into_bytes()));
         f.insert(&Files::blob_path(&cd), FileRef::Mem(config.into_bytes()));

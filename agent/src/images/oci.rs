@@ -180,7 +180,10 @@ impl ConfigFile {
 
 /// `sha256:<hex>` of some bytes.
 pub fn sha256_digest(data: &[u8]) -> String {
-    format!("sha256:{}", hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref()))
+    format!(
+        "sha256:{}",
+        hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
+    )
 }
 
 /// Lower-case hex.
@@ -266,7 +269,11 @@ pub fn select_platform(index: &Index) -> Option<&Descriptor> {
     index
         .manifests
         .iter()
-        .find(|m| m.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == arch))
+        .find(|m| {
+            m.platform
+                .as_ref()
+                .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+        })
         .or_else(|| {
             let candidates: Vec<&Descriptor> = index
                 .manifests

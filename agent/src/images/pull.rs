@@ -132,7 +132,10 @@ fn describe(name: &str, e: &OciDistributionError) -> (&'static str, String) {
                     .iter()
                     .map(|x| format!("{:?}: {}", x.code, x.message))
                     .collect();
-                ("Unknown", format!("unexpected response from {url}: {}", msgs.join("; ")))
+                (
+                    "Unknown",
+                    format!("unexpected response from {url}: {}", msgs.join("; ")),
+                )
             }
         }
         OciDistributionError::ServerError { code, url, message } => {
@@ -145,9 +148,15 @@ fn describe(name: &str, e: &OciDistributionError) -> (&'static str, String) {
                     .and_then(|s| s.canonical_reason().map(|r| format!("{code} {r}")))
                     .unwrap_or_else(|| code.to_string());
                 if m.is_empty() {
-                    ("Unknown", format!("unexpected status from GET request to {url}: {status}"))
+                    (
+                        "Unknown",
+                        format!("unexpected status from GET request to {url}: {status}"),
+                    )
                 } else {
-                    ("Unknown", format!("unexpected status from GET request to {url}: {status}: {m}"))
+                    (
+                        "Unknown",
+                        format!("unexpected status from GET request to {url}: {status}: {m}"),
+                    )
                 }
             }
         }
@@ -162,7 +171,10 @@ fn describe(name: &str, e: &OciDistributionError) -> (&'static str, String) {
                         .and_then(|r| r.split('/').next())
                         .unwrap_or("")
                         .to_string();
-                    ("Unknown", format!("failed to do request: Get {url:?}: dial tcp {host}: {cause}"))
+                    (
+                        "Unknown",
+                        format!("failed to do request: Get {url:?}: dial tcp {host}: {cause}"),
+                    )
                 }
                 None => ("Unknown", format!("failed to do request: {top}: {cause}")),
             }
@@ -390,7 +402,11 @@ mod tests {
         let e = OciDistributionError::UnauthorizedError {
             url: "http://127.0.0.1:5000/v2/app/manifests/v1".to_string(),
         };
-        let f = failure("127.0.0.1:5000/app:v1", "failed to resolve reference \"127.0.0.1:5000/app:v1\"", &e);
+        let f = failure(
+            "127.0.0.1:5000/app:v1",
+            "failed to resolve reference \"127.0.0.1:5000/app:v1\"",
+            &e,
+        );
         assert_eq!(
             f.message(),
             "rpc error: code = Unknown desc = failed to pull and unpack image \"127.0.0.1:5000/app:v1\": failed to resolve reference \"127.0.0.1:5000/app:v1\": unexpected status from GET request to http://127.0.0.1:5000/v2/app/manifests/v1: 401 Unauthorized"
@@ -407,12 +423,18 @@ mod tests {
 
     #[test]
     fn media_types_from_bodies() {
-        assert_eq!(media_type_of(br#"{"schemaVersion":2,"manifests":[]}"#), oci::MT_OCI_INDEX);
+        assert_eq!(
+            media_type_of(br#"{"schemaVersion":2,"manifests":[]}"#),
+            oci::MT_OCI_INDEX
+        );
         assert_eq!(
             media_type_of(format!(r#"{{"mediaType":"{}"}}"#, oci::MT_DOCKER_MANIFEST).as_bytes()),
             oci::MT_DOCKER_MANIFEST
         );
-        assert_eq!(media_type_of(br#"{"schemaVersion":2,"config":{}}"#), oci::MT_OCI_MANIFEST);
+        assert_eq!(
+            media_type_of(br#"{"schemaVersion":2,"config":{}}"#),
+            oci::MT_OCI_MANIFEST
+        );
         assert_eq!(
             url_in("error sending request for url (http://127.0.0.1:1/v2/none/manifests/1)").as_deref(),
             Some("http://127.0.0.1:1/v2/none/manifests/1")

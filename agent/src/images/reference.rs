@@ -130,9 +130,7 @@ fn is_hex64(s: &str) -> bool {
 /// contains `.` or `:`, is `localhost`, or has upper-case letters.
 fn split_domain(name: &str) -> (String, String) {
     let (domain, mut remainder) = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains(['.', ':']) || first == "localhost" || first.to_lowercase() != first =>
-        {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" || first.to_lowercase() != first => {
             (first.to_string(), rest.to_string())
         }
         _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
@@ -300,7 +298,9 @@ fn validate_digest(d: &str) -> Result<(), InvalidReference> {
     let (alg, hex) = d.split_once(':').ok_or(InvalidReference::Format)?;
     let alg_ok = !alg.is_empty()
         && alg.as_bytes()[0].is_ascii_alphabetic()
-        && alg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'.'));
+        && alg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'.'));
     if !alg_ok || hex.len() < 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(InvalidReference::Format);
     }
@@ -393,7 +393,10 @@ mod tests {
     fn digests() {
         let d = "sha256:".to_string() + &"a".repeat(64);
         assert_eq!(n(&format!("busybox@{d}")), format!("docker.io/library/busybox@{d}"));
-        assert_eq!(n(&format!("busybox:1.36@{d}")), format!("docker.io/library/busybox:1.36@{d}"));
+        assert_eq!(
+            n(&format!("busybox:1.36@{d}")),
+            format!("docker.io/library/busybox:1.36@{d}")
+        );
         let r = Reference::parse(&format!("localhost:5000/app@{d}")).expect("parses");
         assert_eq!(r.tag, None);
         assert_eq!(r.digest.as_deref(), Some(d.as_str()));
@@ -402,7 +405,10 @@ mod tests {
 
     #[test]
     fn invalid_names() {
-        assert_eq!(n("Busybox"), "ERR invalid reference format: repository name (library/Busybox) must be lowercase");
+        assert_eq!(
+            n("Busybox"),
+            "ERR invalid reference format: repository name (library/Busybox) must be lowercase"
+        );
         assert_eq!(n(""), "ERR invalid reference format");
         assert_eq!(n("busy box"), "ERR invalid reference format");
         assert_eq!(n("busybox:"), "ERR invalid reference format");
@@ -434,9 +440,15 @@ mod tests {
         assert_eq!(PullPolicy::from_spec(None, "busybox:latest"), PullPolicy::Always);
         assert_eq!(PullPolicy::from_spec(None, "busybox:1.36"), PullPolicy::IfNotPresent);
         assert_eq!(PullPolicy::from_spec(None, "localhost:5000/app"), PullPolicy::Always);
-        assert_eq!(PullPolicy::from_spec(None, "localhost:5000/app:v1"), PullPolicy::IfNotPresent);
+        assert_eq!(
+            PullPolicy::from_spec(None, "localhost:5000/app:v1"),
+            PullPolicy::IfNotPresent
+        );
         let d = "sha256:".to_string() + &"a".repeat(64);
-        assert_eq!(PullPolicy::from_spec(None, &format!("busybox@{d}")), PullPolicy::IfNotPresent);
+        assert_eq!(
+            PullPolicy::from_spec(None, &format!("busybox@{d}")),
+            PullPolicy::IfNotPresent
+        );
         assert_eq!(PullPolicy::from_spec(Some("Never"), "busybox"), PullPolicy::Never);
         assert_eq!(PullPolicy::Always.should_pull(true), Some(true));
         assert_eq!(PullPolicy::IfNotPresent.should_pull(true), Some(false));

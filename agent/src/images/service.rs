@@ -88,9 +88,10 @@ impl ImageError {
     pub fn event(&self) -> (&'static str, String) {
         match self {
             ImageError::NeverPull { .. } => ("ErrImageNeverPull", self.to_string()),
-            ImageError::Pull { image, message } => {
-                ("Failed", format!("Failed to pull image {:?}: {message}", with_default_tag(image)))
-            }
+            ImageError::Pull { image, message } => (
+                "Failed",
+                format!("Failed to pull image {:?}: {message}", with_default_tag(image)),
+            ),
             ImageError::Runtime(m) => ("Failed", format!("Failed to pull image: {m}")),
             ImageError::InvalidName { .. } => ("InspectFailed", self.to_string()),
         }
@@ -350,7 +351,8 @@ impl ImageService {
     /// Removes an image name (its content and snapshots are collected by containerd
     /// once no name uses them). Returns whether it existed.
     pub async fn remove(&self, name: &str) -> anyhow::Result<bool> {
-        let n = reference::normalize(name).map_err(|e| anyhow::anyhow!("{}", reference::invalid_name_message(name, &e)))?;
+        let n =
+            reference::normalize(name).map_err(|e| anyhow::anyhow!("{}", reference::invalid_name_message(name, &e)))?;
         self.store.delete_image(&n).await
     }
 
@@ -376,7 +378,10 @@ impl ImageService {
             .unwrap_or_default();
         let mut imported = Vec::new();
         for path in entries {
-            let fname = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+            let fname = path
+                .file_name()
+                .map(|f| f.to_string_lossy().to_string())
+                .unwrap_or_default();
             let gz = fname.ends_with(".tar.gz") || fname.ends_with(".tgz");
             if !(fname.ends_with(".tar") || gz) || !path.is_file() {
                 continue;
@@ -517,7 +522,10 @@ mod tests {
         let e = ImageError::NeverPull {
             image: "busybox:1.36".to_string(),
         };
-        assert_eq!(e.to_string(), "Container image \"busybox:1.36\" is not present with pull policy of Never");
+        assert_eq!(
+            e.to_string(),
+            "Container image \"busybox:1.36\" is not present with pull policy of Never"
+        );
         assert_eq!(e.reason(), "ErrImageNeverPull");
         let e = ImageError::Pull {
             image: "127.0.0.1:1/none:1".to_string(),

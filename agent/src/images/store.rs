@@ -8,8 +8,8 @@ use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use containerd_client::services::v1::{
     snapshots::{CommitSnapshotRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest},
-    ApplyRequest, CreateImageRequest, CreateRequest, DeleteImageRequest, DeleteRequest, GetImageRequest, Image,
-    Info, InfoRequest, ListImagesRequest, ReadContentRequest, UpdateImageRequest, UpdateRequest, WriteAction,
+    ApplyRequest, CreateImageRequest, CreateRequest, DeleteImageRequest, DeleteRequest, GetImageRequest, Image, Info,
+    InfoRequest, ListImagesRequest, ReadContentRequest, UpdateImageRequest, UpdateRequest, WriteAction,
     WriteContentRequest, WriteContentResponse,
 };
 use futures::StreamExt;
@@ -369,7 +369,11 @@ impl Store {
         chain_id: &str,
         parent: &str,
     ) -> anyhow::Result<()> {
-        let key = format!("extract-{}-{} {chain_id}", jiff::Timestamp::now().as_nanosecond(), uuid::Uuid::new_v4().simple());
+        let key = format!(
+            "extract-{}-{} {chain_id}",
+            jiff::Timestamp::now().as_nanosecond(),
+            uuid::Uuid::new_v4().simple()
+        );
         let mut labels = HashMap::new();
         labels.insert("containerd.io/snapshot.ref".to_string(), chain_id.to_string());
         let prep = PrepareSnapshotRequest {
@@ -408,7 +412,10 @@ impl Store {
         };
         if applied.digest != diff_id {
             self.remove_snapshot(&key).await;
-            bail!("layer unpacked to {} but the image config says {diff_id}", applied.digest);
+            bail!(
+                "layer unpacked to {} but the image config says {diff_id}",
+                applied.digest
+            );
         }
         let commit = CommitSnapshotRequest {
             snapshotter: self.snapshotter.clone(),
@@ -416,7 +423,12 @@ impl Store {
             key: key.clone(),
             labels,
         };
-        match self.cd.snapshots().commit(self.cd.request_with_lease(commit, lease)).await {
+        match self
+            .cd
+            .snapshots()
+            .commit(self.cd.request_with_lease(commit, lease))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(s) if already_exists(&s) => {
                 // Someone else unpacked the same layer meanwhile.
@@ -519,7 +531,11 @@ impl BlobWriter {
         };
         if tx.send(req).await.is_err() {
             // The stream ended early: the drain task has the reason.
-            return Err(self.finish().await.err().unwrap_or_else(|| anyhow!("content write stream closed")));
+            return Err(self
+                .finish()
+                .await
+                .err()
+                .unwrap_or_else(|| anyhow!("content write stream closed")));
         }
         Ok(())
     }
@@ -548,7 +564,11 @@ impl BlobWriter {
         }
         if self.total > 0 && self.total != self.offset {
             self.abort().await;
-            bail!("size mismatch for {hash}: expected {} bytes, got {}", self.total, self.offset);
+            bail!(
+                "size mismatch for {hash}: expected {} bytes, got {}",
+                self.total,
+                self.offset
+            );
         }
         let req = WriteContentRequest {
             action: WriteAction::Commit as i32,
@@ -564,8 +584,7 @@ impl BlobWriter {
         match self.finish().await {
             Ok(_) => Ok(hash),
             Err(e)
-                if e
-                    .downcast_ref::<WriteFailed>()
+                if e.downcast_ref::<WriteFailed>()
                     .is_some_and(|w| w.1 == tonic::Code::AlreadyExists) =>
             {
                 let store = Store::new(self.cd.clone(), "");

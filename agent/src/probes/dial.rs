@@ -108,10 +108,16 @@ mod tests {
     fn errno_texts() {
         let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
         let addr: SocketAddr = "10.42.0.5:8080".parse().expect("addr");
-        assert_eq!(go_dial_error(addr, &refused), "dial tcp 10.42.0.5:8080: connect: connection refused");
+        assert_eq!(
+            go_dial_error(addr, &refused),
+            "dial tcp 10.42.0.5:8080: connect: connection refused"
+        );
         let timeout = io::Error::new(io::ErrorKind::TimedOut, "x");
         assert_eq!(go_dial_error(addr, &timeout), "dial tcp 10.42.0.5:8080: i/o timeout");
-        assert_eq!(go_errno(&io::Error::from_raw_os_error(libc::EACCES)), "permission denied");
+        assert_eq!(
+            go_errno(&io::Error::from_raw_os_error(libc::EACCES)),
+            "permission denied"
+        );
     }
 
     #[tokio::test]
@@ -120,10 +126,16 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
-        let net = PodNet { netns: "/proc/self/ns/net".into(), pod_ip: Some("127.0.0.1".parse().expect("ip")) };
+        let net = PodNet {
+            netns: "/proc/self/ns/net".into(),
+            pod_ip: Some("127.0.0.1".parse().expect("ip")),
+        };
         let err = net.connect("10.255.255.1", 1, Duration::from_millis(1)).await.err();
         assert!(err.is_some());
         let err = net.connect("127.0.0.1", port, Duration::from_secs(1)).await.err();
-        assert_eq!(err, Some(format!("dial tcp 127.0.0.1:{port}: connect: connection refused")));
+        assert_eq!(
+            err,
+            Some(format!("dial tcp 127.0.0.1:{port}: connect: connection refused"))
+        );
     }
 }

@@ -43,7 +43,8 @@ pub(crate) fn timed_out(command: &[String]) -> String {
 pub(crate) fn is_timeout(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<tokio::time::error::Elapsed>().is_some()
-            || e.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
+            || e.downcast_ref::<io::Error>()
+                .is_some_and(|io| io.kind() == io::ErrorKind::TimedOut)
     })
 }
 
@@ -65,15 +66,27 @@ mod tests {
     async fn exit_codes_timeouts_and_errors() {
         let fake = FakeExec::default();
         fake.script("ok", vec![Ok((0, b"fine".to_vec()))]);
-        fake.script("bad", vec![Ok((1, b"cat: can't open '/tmp/healthy': No such file or directory\n".to_vec()))]);
+        fake.script(
+            "bad",
+            vec![Ok((
+                1,
+                b"cat: can't open '/tmp/healthy': No such file or directory\n".to_vec(),
+            ))],
+        );
         fake.script("err", vec![Err("container not running".into())]);
         fake.script("slow", vec![]);
         fake.hang("slow");
         let t = Duration::from_secs(1);
-        assert_eq!(probe(&fake, "c1", &cmd(&["ok"]), t).await, (Outcome::Success("fine".into()), None));
+        assert_eq!(
+            probe(&fake, "c1", &cmd(&["ok"]), t).await,
+            (Outcome::Success("fine".into()), None)
+        );
         assert_eq!(
             probe(&fake, "c1", &cmd(&["bad"]), t).await,
-            (Outcome::Failure("cat: can't open '/tmp/healthy': No such file or directory\n".into()), None)
+            (
+                Outcome::Failure("cat: can't open '/tmp/healthy': No such file or directory\n".into()),
+                None
+            )
         );
         assert_eq!(
             probe(&fake, "c1", &cmd(&["err"]), t).await,

@@ -65,19 +65,34 @@ mod tests {
     use super::*;
 
     fn env(name: &str, value: Option<&str>) -> EnvVar {
-        EnvVar { name: name.into(), value: value.map(Into::into), ..Default::default() }
+        EnvVar {
+            name: name.into(),
+            value: value.map(Into::into),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn expands_static_values_only() {
         let envs = vec![env("FILE", Some("/tmp/healthy")), env("FROM", None)];
-        let cmd: Vec<String> = ["cat", "$(FILE)", "$(FROM)x", "$(NOPE)", "$$(FILE)", "a$b", "$(open", "end$"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let cmd: Vec<String> = [
+            "cat", "$(FILE)", "$(FROM)x", "$(NOPE)", "$$(FILE)", "a$b", "$(open", "end$",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         assert_eq!(
             expand_static(&cmd, Some(&envs)),
-            vec!["cat", "/tmp/healthy", "x", "$(NOPE)", "$(FILE)", "a$b", "$(open", "end$"]
+            vec![
+                "cat",
+                "/tmp/healthy",
+                "x",
+                "$(NOPE)",
+                "$(FILE)",
+                "a$b",
+                "$(open",
+                "end$"
+            ]
         );
     }
 }

@@ -108,6 +108,9 @@ mod tests {
     fn host_port() {
         assert_eq!(join_host_port("10.0.0.1", 80), "10.0.0.1:80");
         assert_eq!(join_host_port("fd00::1", 80), "[fd00::1]:80");
-        assert_eq!(go_string_slice(&["sh".into(), "-c".into(), "exit 1".into()]), "[sh -c exit 1]");
+        assert_eq!(
+            go_string_slice(&["sh".into(), "-c".into(), "exit 1".into()]),
+            "[sh -c exit 1]"
+        );
     }
 }

@@ -28,8 +28,12 @@ pub(crate) async fn probe(net: &PodNet, port: u16, service: &str, timeout: Durat
     let addr = join_host_port(&host, port);
     let deadline = tokio::time::Instant::now() + timeout;
     let within = go_duration_secs(timeout.as_secs());
-    let connect_timeout =
-        || Outcome::Failure(format!("timeout: failed to connect service {} within {within}: context deadline exceeded", go_quote(&addr)));
+    let connect_timeout = || {
+        Outcome::Failure(format!(
+            "timeout: failed to connect service {} within {within}: context deadline exceeded",
+            go_quote(&addr)
+        ))
+    };
 
     let endpoint = match Endpoint::from_shared(format!("http://{addr}"))
         .and_then(|e| e.user_agent(format!("kube-probe/{KUBE_VERSION}")))
@@ -37,7 +41,12 @@ pub(crate) async fn probe(net: &PodNet, port: u16, service: &str, timeout: Durat
         Ok(endpoint) => endpoint,
         Err(e) => return Outcome::Failure(format!("error: failed to connect service at {}: {e}", go_quote(&addr))),
     };
-    let dialer = Dialer { net: net.clone(), host, port, timeout };
+    let dialer = Dialer {
+        net: net.clone(),
+        host,
+        port,
+        timeout,
+    };
     // grpc.WithBlock: keep dialing until connected or out of time.
     let channel = loop {
         match tokio::time::timeout_at(deadline, endpoint.connect_with_connector(dialer.clone())).await {
@@ -55,7 +64,9 @@ pub(crate) async fn probe(net: &PodNet, port: u16, service: &str, timeout: Durat
     };
 
     let mut client = HealthClient::new(channel);
-    let request = HealthCheckRequest { service: service.to_string() };
+    let request = HealthCheckRequest {
+        service: service.to_string(),
+    };
     let answer = tokio::time::timeout_at(deadline, client.check(request)).await;
     let rpc_timeout = || Outcome::Failure(format!("timeout: health rpc did not complete within {within}"));
     match answer {
@@ -76,7 +87,9 @@ pub(crate) async fn probe(net: &PodNet, port: u16, service: &str, timeout: Durat
             if status == ServingStatus::Serving as i32 {
                 Outcome::Success("service healthy".to_string())
             } else {
-                let name = ServingStatus::try_from(status).map(|s| s.as_str_name().to_string()).unwrap_or_else(|_| status.to_string());
+                let name = ServingStatus::try_from(status)
+                    .map(|s| s.as_str_name().to_string())
+                    .unwrap_or_else(|_| status.to_string());
                 Outcome::Failure(format!("service unhealthy (responded with {})", go_quote(&name)))
             }
         }
@@ -104,7 +117,11 @@ impl Service<Uri> for Dialer {
     fn call(&mut self, _uri: Uri) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let stream = this.net.connect(&this.host, this.port, this.timeout).await.map_err(io::Error::other)?;
+            let stream = this
+                .net
+                .connect(&this.host, this.port, this.timeout)
+                .await
+                .map_err(io::Error::other)?;
             Ok(TokioIo::new(stream))
         })
     }
@@ -121,7 +138,10 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         let task = tokio::spawn(async move {
-            let _ = tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming).await;
+            let _ = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await;
         });
         (port, reporter, task)
     }
@@ -129,19 +149,34 @@ mod tests {
     #[tokio::test]
     async fn health_check_states() {
         let (port, reporter, task) = serve().await;
-        reporter.set_service_status("web", tonic_health::ServingStatus::Serving).await;
-        reporter.set_service_status("db", tonic_health::ServingStatus::NotServing).await;
-        let net = PodNet { netns: "/proc/self/ns/net".into(), pod_ip: Some("127.0.0.1".parse().expect("ip")) };
+        reporter
+            .set_service_status("web", tonic_health::ServingStatus::Serving)
+            .await;
+        reporter
+            .set_service_status("db", tonic_health::ServingStatus::NotServing)
+            .await;
+        let net = PodNet {
+            netns: "/proc/self/ns/net".into(),
+            pod_ip: Some("127.0.0.1".parse().expect("ip")),
+        };
         let t = Duration::from_secs(2);
-        assert_eq!(probe(&net, port, "", t).await, Outcome::Success("service healthy".into()));
-        assert_eq!(probe(&net, port, "web", t).await, Outcome::Success("service healthy".into()));
+        assert_eq!(
+            probe(&net, port, "", t).await,
+            Outcome::Success("service healthy".into())
+        );
+        assert_eq!(
+            probe(&net, port, "web", t).await,
+            Outcome::Success("service healthy".into())
+        );
         assert_eq!(
             probe(&net, port, "db", t).await,
             Outcome::Failure("service unhealthy (responded with \"NOT_SERVING\")".into())
         );
         assert_eq!(
             probe(&net, port, "nope", t).await,
-            Outcome::Failure("error: health rpc probe failed: rpc error: code = NotFound desc = service not registered".into())
+            Outcome::Failure(
+                "error: health rpc probe failed: rpc error: code = NotFound desc = service not registered".into()
+            )
         );
         task.abort();
     }
@@ -151,7 +186,10 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
-        let net = PodNet { netns: "/proc/self/ns/net".into(), pod_ip: Some("127.0.0.1".parse().expect("ip")) };
+        let net = PodNet {
+            netns: "/proc/self/ns/net".into(),
+            pod_ip: Some("127.0.0.1".parse().expect("ip")),
+        };
         assert_eq!(
             probe(&net, port, "", Duration::from_secs(1)).await,
             Outcome::Failure(format!(

@@ -66,7 +66,10 @@ pub async fn run(ctx: &HookContext<'_>, handler: &LifecycleHandler) -> Result<()
             Ok((0, _)) => return Ok(()),
             Ok((code, output)) => {
                 let output = String::from_utf8_lossy(&output).into_owned();
-                (format!("command '{}' exited with {code}: {output}", command.join(" ")), output)
+                (
+                    format!("command '{}' exited with {code}: {output}", command.join(" ")),
+                    output,
+                )
             }
             Err(e) => (format!("{e:#}"), String::new()),
         };
@@ -77,7 +80,10 @@ pub async fn run(ctx: &HookContext<'_>, handler: &LifecycleHandler) -> Result<()
             go_quote(&output)
         ))
     } else if let Some(action) = &handler.http_get {
-        let net = PodNet { netns: ctx.netns.to_path_buf(), pod_ip: ctx.pod_ip };
+        let net = PodNet {
+            netns: ctx.netns.to_path_buf(),
+            pod_ip: ctx.pod_ip,
+        };
         let result = match super::http::Request::from_action(action, ctx.container, &net, "lifecycle") {
             // Only transport errors fail an HTTP hook; the status code is not checked.
             Ok(req) => super::http::get(&req, &net, HTTP_DIAL_TIMEOUT).await.map(|_| ()),
@@ -105,7 +111,13 @@ pub async fn run_post_start(ctx: &HookContext<'_>, events: &dyn EventSink) -> Re
         return Ok(());
     };
     run(ctx, handler).await.inspect_err(|msg| {
-        events.event(ctx.pod, "Warning", REASON_FAILED_POST_START_HOOK, msg.clone(), ctx.field_path());
+        events.event(
+            ctx.pod,
+            "Warning",
+            REASON_FAILED_POST_START_HOOK,
+            msg.clone(),
+            ctx.field_path(),
+        );
     })
 }
 
@@ -119,7 +131,10 @@ pub async fn run_pre_stop(ctx: &HookContext<'_>, events: &dyn EventSink, grace: 
     match tokio::time::timeout(grace, run(ctx, handler)).await {
         Ok(Ok(())) => {}
         Ok(Err(msg)) => events.event(ctx.pod, "Warning", REASON_FAILED_PRE_STOP_HOOK, msg, ctx.field_path()),
-        Err(_) => tracing::info!(container = ctx.container_id, "preStop hook did not complete within the grace period"),
+        Err(_) => tracing::info!(
+            container = ctx.container_id,
+            "preStop hook did not complete within the grace period"
+        ),
     }
     start.elapsed()
 }
@@ -133,7 +148,9 @@ mod tests {
 
     fn exec_handler(cmd: &[&str]) -> LifecycleHandler {
         LifecycleHandler {
-            exec: Some(ExecAction { command: Some(cmd.iter().map(|s| s.to_string()).collect()) }),
+            exec: Some(ExecAction {
+                command: Some(cmd.iter().map(|s| s.to_string()).collect()),
+            }),
             ..Default::default()
         }
     }
@@ -141,7 +158,11 @@ mod tests {
     fn container(post_start: Option<LifecycleHandler>, pre_stop: Option<LifecycleHandler>) -> Container {
         Container {
             name: "app".into(),
-            lifecycle: Some(Lifecycle { post_start, pre_stop, ..Default::default() }),
+            lifecycle: Some(Lifecycle {
+                post_start,
+                pre_stop,
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -182,7 +203,11 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
         let handler = LifecycleHandler {
-            http_get: Some(HTTPGetAction { path: Some("/shutdown".into()), port: IntOrString::Int(port.into()), ..Default::default() }),
+            http_get: Some(HTTPGetAction {
+                path: Some("/shutdown".into()),
+                port: IntOrString::Int(port.into()),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let c = container(None, Some(handler));
@@ -207,7 +232,13 @@ mod tests {
         assert_eq!(events.all()[0].reason, "FailedPreStopHook");
 
         // A sleep hook longer than the grace period is cut short without an event.
-        let c = container(None, Some(LifecycleHandler { sleep: Some(SleepAction { seconds: 3600 }), ..Default::default() }));
+        let c = container(
+            None,
+            Some(LifecycleHandler {
+                sleep: Some(SleepAction { seconds: 3600 }),
+                ..Default::default()
+            }),
+        );
         let ctx = HookContext { container: &c, ..ctx };
         let events = Events::default();
         tokio::time::pause();

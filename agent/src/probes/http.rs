@@ -50,7 +50,11 @@ impl Request {
     ) -> Result<Request, String> {
         let scheme = action.scheme.as_deref().unwrap_or("HTTP").to_ascii_lowercase();
         let scheme = if scheme.is_empty() { "http".to_string() } else { scheme };
-        let host = action.host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| net.default_host());
+        let host = action
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| net.default_host());
         let port = resolve_port(&action.port, container)?;
         let mut headers: Vec<(String, String)> = Vec::new();
         let mut host_header = None;
@@ -193,13 +197,21 @@ fn redirect(from: &Request, location: &str) -> Option<Request> {
 /// One request on a fresh connection: the response and its `Location`.
 async fn fetch_once(req: &Request, net: &PodNet, dial_timeout: Duration) -> Result<(Response, Option<String>), String> {
     let tcp = net.connect(&req.host, req.port, dial_timeout).await?;
-    let host_header = req.host_header.clone().unwrap_or_else(|| join_host_port(&req.host, req.port));
-    let mut builder = http::Request::builder().method("GET").uri(req.target()).header(http::header::HOST, &host_header);
+    let host_header = req
+        .host_header
+        .clone()
+        .unwrap_or_else(|| join_host_port(&req.host, req.port));
+    let mut builder = http::Request::builder()
+        .method("GET")
+        .uri(req.target())
+        .header(http::header::HOST, &host_header);
     for (name, value) in &req.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
     builder = builder.header(http::header::CONNECTION, "close");
-    let request = builder.body(Empty::<Bytes>::new()).map_err(|e| format!("net/http: invalid request: {e}"))?;
+    let request = builder
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("net/http: invalid request: {e}"))?;
     if req.scheme == "https" {
         let server_name = rustls::pki_types::ServerName::try_from(req.host.clone())
             .map_err(|e| format!("tls: invalid server name {}: {e}", req.host))?;
@@ -243,7 +255,13 @@ where
         }
     }
     data.truncate(MAX_BODY);
-    Ok((Response { status, body: String::from_utf8_lossy(&data).into_owned() }, location))
+    Ok((
+        Response {
+            status,
+            body: String::from_utf8_lossy(&data).into_owned(),
+        },
+        location,
+    ))
 }
 
 /// hyper's errors in the words Go's client uses where they differ.
@@ -279,7 +297,13 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
             let verifier = Arc::new(NoVerify(provider.clone()));
             rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
-                .map(|b| Arc::new(b.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth()))
+                .map(|b| {
+                    Arc::new(
+                        b.dangerous()
+                            .with_custom_certificate_verifier(verifier)
+                            .with_no_client_auth(),
+                    )
+                })
                 .map_err(|e| format!("tls: {e}"))
         })
         .clone()

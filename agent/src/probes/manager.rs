@@ -40,7 +40,13 @@ impl ProbeState {
     /// A container without probes (or one the manager does not know): the
     /// kubelet's rule is "no worker, so started and ready".
     fn without_probes() -> ProbeState {
-        ProbeState { started: true, ready: true, liveness_failure: None, startup_failure: None, termination_grace: None }
+        ProbeState {
+            started: true,
+            ready: true,
+            liveness_failure: None,
+            startup_failure: None,
+            termination_grace: None,
+        }
     }
 }
 
@@ -155,8 +161,11 @@ impl ProbeManager {
             container_name: container_name.to_string(),
         };
         let adopted = started_at < self.inner.created;
-        let types: &[ProbeType] =
-            if has_startup { &[ProbeType::Startup] } else { &[ProbeType::Liveness, ProbeType::Readiness] };
+        let types: &[ProbeType] = if has_startup {
+            &[ProbeType::Startup]
+        } else {
+            &[ProbeType::Liveness, ProbeType::Readiness]
+        };
         for &probe_type in types {
             if let Some(handle) = self.inner.spawn(&target, probe_type, started_at, adopted) {
                 entry.workers.push((probe_type, handle));
@@ -206,7 +215,11 @@ impl ProbeManager {
     /// The probes' view of a container instance. Unknown IDs report as a
     /// container without probes (started, ready).
     pub fn status(&self, container_id: &str) -> ProbeState {
-        self.inner.lock().get(container_id).map(Entry::state).unwrap_or_else(ProbeState::without_probes)
+        self.inner
+            .lock()
+            .get(container_id)
+            .map(Entry::state)
+            .unwrap_or_else(ProbeState::without_probes)
     }
 
     /// Pod UIDs whose probe results changed (re-sync those pods). A lagging

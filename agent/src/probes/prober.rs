@@ -84,7 +84,8 @@ pub(crate) struct Target {
 
 impl Target {
     fn event(&self, type_: &str, reason: &str, message: String) {
-        self.events.event(&self.pod, type_, reason, message, Some(self.field_path.clone()));
+        self.events
+            .event(&self.pod, type_, reason, message, Some(self.field_path.clone()));
     }
 }
 
@@ -109,19 +110,30 @@ pub(crate) async fn probe(target: &Target, probe_type: ProbeType, spec: &Probe) 
         target.event(
             "Warning",
             REASON_UNHEALTHY,
-            format!("{probe_type} probe errored and resulted in {} state: {err}", outcome.state_name()),
+            format!(
+                "{probe_type} probe errored and resulted in {} state: {err}",
+                outcome.state_name()
+            ),
         );
         return Err(());
     }
     match outcome {
         Outcome::Success(_) => Ok(true),
         Outcome::Warning(output) => {
-            target.event("Warning", REASON_PROBE_WARNING, format!("{probe_type} probe warning: {output}"));
+            target.event(
+                "Warning",
+                REASON_PROBE_WARNING,
+                format!("{probe_type} probe warning: {output}"),
+            );
             Ok(true)
         }
         Outcome::Failure(output) => {
             tracing::debug!(container = %target.container_id, %probe_type, "probe failed: {output}");
-            target.event("Warning", REASON_UNHEALTHY, format!("{probe_type} probe failed: {output}"));
+            target.event(
+                "Warning",
+                REASON_UNHEALTHY,
+                format!("{probe_type} probe failed: {output}"),
+            );
             Ok(false)
         }
         Outcome::Unknown => Ok(false),
@@ -147,7 +159,11 @@ pub(crate) async fn run_probe(target: &Target, spec: &Probe) -> (Outcome, Option
             Ok(port) => port,
             Err(err) => return (Outcome::Unknown, Some(err)),
         };
-        let host = tcp.host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| target.net.default_host());
+        let host = tcp
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| target.net.default_host());
         (super::tcp::probe(&target.net, &host, port, timeout).await, None)
     } else if let Some(grpc) = &spec.grpc {
         let port = match u16::try_from(grpc.port) {
@@ -182,9 +198,12 @@ pub(crate) fn resolve_port(port: &IntOrString, container: &Container) -> Result<
                 .map(|p| i64::from(p.container_port));
             match named {
                 Some(n) => n,
-                None => name
-                    .parse::<i64>()
-                    .map_err(|_| format!("strconv.Atoi: parsing {}: invalid syntax", super::format::go_quote(name)))?,
+                None => name.parse::<i64>().map_err(|_| {
+                    format!(
+                        "strconv.Atoi: parsing {}: invalid syntax",
+                        super::format::go_quote(name)
+                    )
+                })?,
             }
         }
     };
@@ -204,7 +223,11 @@ mod tests {
     fn ports_by_number_and_name() {
         let c = Container {
             name: "app".into(),
-            ports: Some(vec![ContainerPort { name: Some("http".into()), container_port: 8080, ..Default::default() }]),
+            ports: Some(vec![ContainerPort {
+                name: Some("http".into()),
+                container_port: 8080,
+                ..Default::default()
+            }]),
             ..Default::default()
         };
         assert_eq!(resolve_port(&IntOrString::Int(80), &c), Ok(80));
@@ -214,7 +237,10 @@ mod tests {
             resolve_port(&IntOrString::String("metrics".into()), &c),
             Err("strconv.Atoi: parsing \"metrics\": invalid syntax".to_string())
         );
-        assert_eq!(resolve_port(&IntOrString::Int(0), &c), Err("invalid port number: 0".to_string()));
+        assert_eq!(
+            resolve_port(&IntOrString::Int(0), &c),
+            Err("invalid port number: 0".to_string())
+        );
     }
 
     #[test]

@@ -24,7 +24,10 @@ mod tests {
     async fn open_and_closed_ports() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let net = PodNet { netns: "/proc/self/ns/net".into(), pod_ip: Some("127.0.0.1".parse().expect("ip")) };
+        let net = PodNet {
+            netns: "/proc/self/ns/net".into(),
+            pod_ip: Some("127.0.0.1".parse().expect("ip")),
+        };
         let t = Duration::from_secs(1);
         assert_eq!(probe(&net, "127.0.0.1", port, t).await, Outcome::Success(String::new()));
         drop(listener);

@@ -39,7 +39,11 @@ impl FakeExec {
 
     /// When the calls of `name` ran (tokio clock).
     pub fn call_times(&self, name: &str) -> Vec<tokio::time::Instant> {
-        lock(&self.calls).iter().filter(|(n, _)| n == name).map(|(_, t)| *t).collect()
+        lock(&self.calls)
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, t)| *t)
+            .collect()
     }
 }
 
@@ -108,7 +112,12 @@ impl Events {
 
 impl EventSink for Events {
     fn event(&self, _pod: &Pod, type_: &str, reason: &str, message: String, field_path: Option<String>) {
-        lock(&self.0).push(Recorded { type_: type_.into(), reason: reason.into(), message, field_path });
+        lock(&self.0).push(Recorded {
+            type_: type_.into(),
+            reason: reason.into(),
+            message,
+            field_path,
+        });
     }
 }
 
@@ -121,7 +130,10 @@ pub(crate) fn pod(containers: Vec<Container>) -> Pod {
             uid: Some("uid-1".into()),
             ..Default::default()
         },
-        spec: Some(PodSpec { containers, ..Default::default() }),
+        spec: Some(PodSpec {
+            containers,
+            ..Default::default()
+        }),
         status: None,
     }
 }

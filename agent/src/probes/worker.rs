@@ -129,7 +129,10 @@ mod tests {
 
     #[test]
     fn initial_delay_counts_from_start() {
-        let spec = Probe { initial_delay_seconds: Some(10), ..Default::default() };
+        let spec = Probe {
+            initial_delay_seconds: Some(10),
+            ..Default::default()
+        };
         let start = jiff::Timestamp::from_second(1_000).expect("ts");
         let now = jiff::Timestamp::from_second(1_004).expect("ts");
         assert_eq!(initial_wait(&spec, start, now), Duration::from_secs(6));

@@ -12,7 +12,13 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::*;
 
 async fn handle(req: hyper::Request<hyper::body::Incoming>) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_string()
+    };
     let (status, location, body) = match req.uri().path() {
         "/ok" => (200, None, "ok".to_string()),
         "/fail" => (500, None, "broken".to_string()),
@@ -51,7 +57,9 @@ async fn serve(tls: Option<tokio_rustls::TlsAcceptor>) -> u16 {
     let port = listener.local_addr().expect("addr").port();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let tls = tls.clone();
             tokio::spawn(async move {
                 let builder = hyper::server::conn::http1::Builder::new();
@@ -84,11 +92,18 @@ fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
 }
 
 fn host_net() -> PodNet {
-    PodNet { netns: "/proc/self/ns/net".into(), pod_ip: Some("127.0.0.1".parse().expect("ip")) }
+    PodNet {
+        netns: "/proc/self/ns/net".into(),
+        pod_ip: Some("127.0.0.1".parse().expect("ip")),
+    }
 }
 
 fn action(path: &str, port: i32) -> HTTPGetAction {
-    HTTPGetAction { path: Some(path.into()), port: IntOrString::Int(port), ..Default::default() }
+    HTTPGetAction {
+        path: Some(path.into()),
+        port: IntOrString::Int(port),
+        ..Default::default()
+    }
 }
 
 async fn run(action: &HTTPGetAction) -> Outcome {
@@ -105,29 +120,48 @@ async fn status_codes_headers_redirects_and_body_limit() {
         Outcome::Failure("HTTP probe failed with statuscode: 500".into())
     );
     let mut with_headers = action("/headers?x=1", port);
-    with_headers.http_headers = Some(vec![HTTPHeader { name: "X-Custom".into(), value: "yes".into() }]);
+    with_headers.http_headers = Some(vec![HTTPHeader {
+        name: "X-Custom".into(),
+        value: "yes".into(),
+    }]);
     assert_eq!(
         run(&with_headers).await,
-        Outcome::Success(format!("ua=kube-probe/1.33 accept=*/* custom=yes host=127.0.0.1:{port} query=x=1"))
+        Outcome::Success(format!(
+            "ua=kube-probe/1.33 accept=*/* custom=yes host=127.0.0.1:{port} query=x=1"
+        ))
     );
     let mut own_agent = action("/headers", port);
     own_agent.http_headers = Some(vec![
-        HTTPHeader { name: "user-agent".into(), value: "mine".into() },
-        HTTPHeader { name: "Host".into(), value: "example.com".into() },
-        HTTPHeader { name: "Accept".into(), value: String::new() },
+        HTTPHeader {
+            name: "user-agent".into(),
+            value: "mine".into(),
+        },
+        HTTPHeader {
+            name: "Host".into(),
+            value: "example.com".into(),
+        },
+        HTTPHeader {
+            name: "Accept".into(),
+            value: String::new(),
+        },
     ]);
     assert_eq!(
         run(&own_agent).await,
         Outcome::Success("ua=mine accept=- custom=- host=example.com query=-".into())
     );
-    assert_eq!(run(&action("/redirect-same", port)).await, Outcome::Success("ok".into()));
+    assert_eq!(
+        run(&action("/redirect-same", port)).await,
+        Outcome::Success("ok".into())
+    );
     assert_eq!(
         run(&action("/redirect-other", port)).await,
         Outcome::Warning("Probe terminated redirects, Response body: moved".into())
     );
     assert_eq!(
         run(&action("/loop", port)).await,
-        Outcome::Failure(format!("Get \"http://127.0.0.1:{port}/loop\": stopped after 10 redirects"))
+        Outcome::Failure(format!(
+            "Get \"http://127.0.0.1:{port}/loop\": stopped after 10 redirects"
+        ))
     );
     match run(&action("/big", port)).await {
         Outcome::Success(body) => assert_eq!(body.len(), MAX_BODY),
@@ -148,10 +182,18 @@ async fn refused_and_named_port() {
     drop(listener);
     let container = Container {
         name: "app".into(),
-        ports: Some(vec![ContainerPort { name: Some("http".into()), container_port: port.into(), ..Default::default() }]),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".into()),
+            container_port: port.into(),
+            ..Default::default()
+        }]),
         ..Default::default()
     };
-    let act = HTTPGetAction { path: Some("/healthz".into()), port: IntOrString::String("http".into()), ..Default::default() };
+    let act = HTTPGetAction {
+        path: Some("/healthz".into()),
+        port: IntOrString::String("http".into()),
+        ..Default::default()
+    };
     let req = Request::from_action(&act, &container, &host_net(), "probe").expect("request");
     assert_eq!(req.url(), format!("http://127.0.0.1:{port}/healthz"));
     assert_eq!(
@@ -169,19 +211,31 @@ async fn https_without_verification() {
     act.scheme = Some("HTTPS".into());
     assert_eq!(run(&act).await, Outcome::Success("ok".into()));
     act.path = Some("/fail".into());
-    assert_eq!(run(&act).await, Outcome::Failure("HTTP probe failed with statuscode: 500".into()));
+    assert_eq!(
+        run(&act).await,
+        Outcome::Failure("HTTP probe failed with statuscode: 500".into())
+    );
 }
 
 #[test]
 fn urls_like_go() {
-    let net = PodNet { netns: "/x".into(), pod_ip: Some("10.42.0.5".parse().expect("ip")) };
-    let req = |path: &str| Request::from_action(&action(path, 8080), &Container::default(), &net, "probe").expect("req");
+    let net = PodNet {
+        netns: "/x".into(),
+        pod_ip: Some("10.42.0.5".parse().expect("ip")),
+    };
+    let req =
+        |path: &str| Request::from_action(&action(path, 8080), &Container::default(), &net, "probe").expect("req");
     assert_eq!(req("").url(), "http://10.42.0.5:8080");
     assert_eq!(req("").target(), "/");
     assert_eq!(req("healthz").url(), "http://10.42.0.5:8080/healthz");
     assert_eq!(req("/a?b=c").target(), "/a?b=c");
-    let no_ip = PodNet { netns: "/x".into(), pod_ip: None };
+    let no_ip = PodNet {
+        netns: "/x".into(),
+        pod_ip: None,
+    };
     let r = Request::from_action(&action("/", 80), &Container::default(), &no_ip, "lifecycle").expect("req");
     assert_eq!(r.url(), "http://127.0.0.1:80/");
-    assert!(r.headers.contains(&("User-Agent".to_string(), "kube-lifecycle/1.33".to_string())));
+    assert!(r
+        .headers
+        .contains(&("User-Agent".to_string(), "kube-lifecycle/1.33".to_string())));
 }
