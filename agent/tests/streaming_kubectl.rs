@@ -180,6 +180,7 @@ async fn start() -> Cluster {
         https_port: free_port(),
         kubeconfig_path: kubeconfig.clone(),
         node_name: "node1".into(),
+        start_node: None,
     };
     tokio::spawn(async move {
         if let Err(e) = k1s_apiserver::server::run(opts, rx.clone()).await {
@@ -493,4 +494,134 @@ fn append(path: &Path, text: &str) {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
     f.write_all(text.as_bytes()).unwrap();
+}
+
+/// exec whose "terminal" is `cat`, recording resizes.
+struct TtyExec(Arc<std::sync::Mutex<Vec<k1s_agent::streaming::TermSize>>>);
+
+impl ExecBackend for TtyExec {
+    fn exec(&self, _id: &str, req: ExecRequest) -> BoxFuture<'_, anyhow::Result<ExecSession>> {
+        let sizes = self.0.clone();
+        Box::pin(async move {
+            assert!(req.tty && req.stdin && req.stdout && !req.stderr);
+            let mut child = tokio::process::Command::new("cat")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()?;
+            let stdin = child.stdin.take().map(|s| Box::pin(s) as _);
+            let stdout = child.stdout.take().map(|s| Box::pin(s) as _);
+            Ok(ExecSession {
+                stdin,
+                stdout,
+                stderr: None,
+                resize: Some(Box::new(move |size| {
+                    sizes.lock().unwrap().push(size);
+                    Box::pin(async { Ok(()) })
+                })),
+                exit: Box::pin(async move { Ok(child.wait().await?.code().unwrap_or(-1)) }),
+            })
+        })
+    }
+
+    fn attach(&self, _: &str, _: bool, _: bool) -> BoxFuture<'_, anyhow::Result<AttachSession>> {
+        Box::pin(async { anyhow::bail!("no attach") })
+    }
+}
+
+/// The kubelet endpoint spoken to directly: client certificates are required,
+/// v5 stdin/resize/close and the status, v4 negotiation.
+#[tokio::test]
+async fn kubelet_endpoint_websocket_channels() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let tls_dir = dir.path().join("tls");
+    let tls = k1s_apiserver::tls::kubelet_server_config(&tls_dir, "node1", &[]).unwrap();
+    let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let lookup = Arc::new(FakePods {
+        dir: dir.path().to_path_buf(),
+        running: Arc::new(AtomicBool::new(true)),
+    });
+    let server = KubeletServer::new(lookup, Arc::new(TtyExec(sizes.clone())));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(server.serve(listener, tls, stop_rx));
+
+    // Without a client certificate the handshake fails.
+    let ca = std::fs::read(tls_dir.join("ca.crt")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut &ca[..]) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let anonymous = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(anonymous));
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let refused = async {
+        let mut s = connector.connect("127.0.0.1".try_into().unwrap(), tcp).await?;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    }
+    .await;
+    assert!(
+        refused.is_err() || refused.unwrap().is_empty(),
+        "anonymous clients are refused"
+    );
+
+    let client_tls = k1s_apiserver::tls::kubelet_client_config(&tls_dir).unwrap();
+    let connect = |protocol: &'static str| {
+        let client_tls = client_tls.clone();
+        async move {
+            let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let tls = tokio_rustls::TlsConnector::from(client_tls)
+                .connect("127.0.0.1".try_into().unwrap(), tcp)
+                .await
+                .unwrap();
+            let mut req = format!("wss://127.0.0.1:{port}/exec/default/web/app?command=cat&input=1&output=1&tty=1")
+                .into_client_request()
+                .unwrap();
+            req.headers_mut()
+                .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+            tokio_tungstenite::client_async(req, tls).await.unwrap()
+        }
+    };
+
+    let (mut ws, resp) = connect("v5.channel.k8s.io").await;
+    assert_eq!(resp.headers()["sec-websocket-protocol"], "v5.channel.k8s.io");
+    ws.send(Message::Binary(b"\x04{\"Width\":120,\"Height\":40}".to_vec().into()))
+        .await
+        .unwrap();
+    ws.send(Message::Binary(b"\x00typed".to_vec().into())).await.unwrap();
+    ws.send(Message::Binary(vec![255, 0].into())).await.unwrap();
+    let mut stdout = Vec::new();
+    let mut status = None;
+    while let Some(Ok(msg)) = ws.next().await {
+        if let Message::Binary(b) = msg {
+            match b[0] {
+                1 => stdout.extend_from_slice(&b[1..]),
+                3 => status = Some(serde_json::from_slice::<serde_json::Value>(&b[1..]).unwrap()),
+                other => panic!("unexpected channel {other}"),
+            }
+        }
+    }
+    assert_eq!(stdout, b"typed");
+    assert_eq!(status.unwrap()["status"], "Success");
+    assert_eq!(
+        sizes.lock().unwrap().as_slice(),
+        [k1s_agent::streaming::TermSize { width: 120, height: 40 }]
+    );
+
+    // A v4 client is answered in v4.
+    let (ws, resp) = connect("v4.channel.k8s.io").await;
+    assert_eq!(resp.headers()["sec-websocket-protocol"], "v4.channel.k8s.io");
+    drop(ws);
 }

@@ -229,6 +229,7 @@ fn stream_options(query: Option<&str>) -> Result<(StreamOptions, Vec<String>), S
 }
 
 /// Accepts a WebSocket remotecommand upgrade, or says why not.
+#[allow(clippy::result_large_err)]
 fn accept_channel_socket<B>(req: &Request<B>) -> Result<(Protocol, Response<Body>), Response<Body>> {
     if !websocket::is_websocket(req.headers()) {
         let msg = if websocket::is_spdy(req.headers()) {

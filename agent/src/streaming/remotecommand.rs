@@ -105,11 +105,9 @@ async fn input_loop(
                     Err(e) => debug!(error = %e, "bad resize message"),
                 }
             }
-            channel::CLOSE if protocol.supports_close() => {
-                if payload.first() == Some(&channel::STDIN) {
-                    if let Some(mut w) = stdin.take() {
-                        let _ = w.shutdown().await;
-                    }
+            channel::CLOSE if protocol.supports_close() && payload.first() == Some(&channel::STDIN) => {
+                if let Some(mut w) = stdin.take() {
+                    let _ = w.shutdown().await;
                 }
             }
             _ => {}

@@ -108,7 +108,7 @@ fn kubelet_query(sub: &str, query: &[(String, String)], pod_name: &str) -> Resul
     let mut out = form_urlencoded::Serializer::new(String::new());
     match sub {
         "log" => {
-            check_log_options(get, &pod_name)?;
+            check_log_options(get, pod_name)?;
             for key in [
                 "follow",
                 "previous",
