@@ -3,34 +3,56 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use k1s_apiserver::client::Client;
 use k1s_apiserver::server::NodeContext;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{error, info, warn};
 
+use crate::containerd::supervisor::{Supervisor, SupervisorConfig};
 use crate::containerd::Containerd;
+use crate::containers::{ApiSource, NodeAllocatable, SpecContext};
+use crate::images::ImageService;
+use crate::lookup::NodePods;
 use crate::node::{NodeAgent, RuntimeStatus, RuntimeStatusSource};
+use crate::pods::events::EventRecorder;
+use crate::pods::start::PodParts;
+use crate::probes::ProbeManager;
+use crate::runtime::Runtime;
+use crate::server::KubeletServer;
+use crate::volumes::VolumeManager;
 use crate::AgentConfig;
 
-/// Node status facts read from containerd.
+/// Node status facts read from containerd and the image store.
 struct ContainerdStatus {
-    socket: std::path::PathBuf,
+    containerd: Containerd,
+    images: ImageService,
 }
 
 impl RuntimeStatusSource for ContainerdStatus {
     async fn runtime_status(&self) -> RuntimeStatus {
-        let version = match Containerd::connect(&self.socket).await {
-            Ok(c) => c
-                .version()
-                .version(())
-                .await
-                .map(|r| r.into_inner().version)
-                .map_err(|e| e.message().to_string()),
-            Err(e) => Err(format!("{e:#}")),
+        let version = self
+            .containerd
+            .version()
+            .version(())
+            .await
+            .map(|r| r.into_inner().version)
+            .map_err(|e| format!("containerd at {} does not answer: {}", self.containerd.socket().display(), e.message()));
+        let images = match self.images.list().await {
+            Ok(list) => list
+                .into_iter()
+                .map(|i| {
+                    let mut names = i.repo_digests.clone();
+                    names.push(i.name.clone());
+                    (names, i.size)
+                })
+                .collect(),
+            Err(_) => Vec::new(),
         };
         match version {
             Ok(v) => RuntimeStatus {
                 version: Some(format!("containerd://{v}")),
+                images,
                 ..Default::default()
             },
             Err(e) => RuntimeStatus {
@@ -47,12 +69,79 @@ pub async fn run_in_process(ctx: NodeContext, config: AgentConfig) {
     run(client, Arc::new(config), ctx.shutdown).await;
 }
 
-/// Runs the agent with `client` until `shutdown` turns true.
+/// Runs the agent with `client` until `shutdown` turns true. Running
+/// containers are left running when it stops (they are adopted on the next start).
 pub async fn run(client: Client, config: Arc<AgentConfig>, shutdown: watch::Receiver<bool>) {
     info!(node = %config.node_name, "node agent starting");
-    let status = Arc::new(ContainerdStatus {
-        socket: config.containerd_socket.clone(),
-    });
-    NodeAgent::new(client, config, status).run(shutdown).await;
+    if let Err(e) = run_parts(client, config, shutdown).await {
+        error!("node agent failed: {e:#}");
+    }
     info!("node agent stopped");
+}
+
+async fn run_parts(client: Client, config: Arc<AgentConfig>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    // containerd: k1s's own (supervised) or the one at --container-runtime-endpoint.
+    let supervisor = if config.manage_containerd {
+        Some(
+            Supervisor::start(SupervisorConfig::new(&config.data_dir))
+                .await
+                .context("cannot start containerd")?,
+        )
+    } else {
+        None
+    };
+    let containerd = match &supervisor {
+        Some(s) => s.containerd(),
+        None => Containerd::connect(&config.containerd_socket).await?,
+    };
+
+    let images = ImageService::new(containerd.clone(), &config);
+    match images.import_dir(&config.airgap_images_dir()).await {
+        Ok(names) if !names.is_empty() => info!(images = ?names, "air-gap images imported"),
+        Ok(_) => {}
+        Err(e) => warn!("air-gap import from {}: {e:#}", config.airgap_images_dir().display()),
+    }
+
+    let runtime = Runtime::new(containerd.clone(), config.clone());
+    let events = EventRecorder::spawn(client.clone(), config.node_name.clone());
+    let probes = ProbeManager::new(Arc::new(runtime.clone()), Arc::new(events.clone()));
+    let parts = PodParts {
+        runtime: Arc::new(runtime.clone()),
+        exits: runtime.subscribe_exits(),
+        images: images.clone(),
+        volumes: Arc::new(VolumeManager::new(client.clone(), config.clone())),
+        spec: SpecContext {
+            source: Arc::new(ApiSource::new(client.clone())),
+            config: config.clone(),
+            node: NodeAllocatable::detect(&config.data_dir),
+        },
+        probes,
+        exec: Arc::new(runtime.clone()),
+        events,
+    };
+    let pods = crate::pods::start::spawn(client.clone(), &config, parts, shutdown.clone())?;
+
+    let kubelet = KubeletServer::new(
+        Arc::new(NodePods::new(client.clone(), runtime.clone(), config.node_name.clone())),
+        Arc::new(runtime.clone()),
+    );
+    let kubelet_config = config.clone();
+    let kubelet_shutdown = shutdown.clone();
+    let kubelet_task = tokio::spawn(async move {
+        if let Err(e) = kubelet.run(&kubelet_config, kubelet_shutdown).await {
+            error!("kubelet endpoint: {e:#}");
+        }
+    });
+
+    let status = Arc::new(ContainerdStatus { containerd, images });
+    NodeAgent::new(client, config, status).run(shutdown.clone()).await;
+
+    let _ = shutdown.wait_for(|s| *s).await;
+    let _ = pods.await;
+    let _ = kubelet_task.await;
+    // containerd stops with k1s; the shims (and so the containers) keep running.
+    if let Some(s) = supervisor {
+        s.shutdown().await;
+    }
+    Ok(())
 }

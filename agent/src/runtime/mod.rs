@@ -5,6 +5,7 @@
 //! disk (sandbox state under the pods dir, namespace bind mounts under the run
 //! dir), so a restarted agent finds running pods again.
 
+mod adapters;
 mod containers;
 pub mod dns;
 mod events;
