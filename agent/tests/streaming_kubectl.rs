@@ -128,6 +128,7 @@ struct Cluster {
     kubeconfig: PathBuf,
     logs: PathBuf,
     running: Arc<AtomicBool>,
+    closed_port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -219,10 +220,11 @@ async fn start() -> Cluster {
     std::mem::forget(_stop_tx);
     tokio::spawn(server.serve(listener, tls, stop_rx));
 
-    let cluster = Cluster {
+    let mut cluster = Cluster {
         kubeconfig,
         logs,
         running,
+        closed_port: 0,
         _dir: dir,
     };
     cluster.apply_json(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node1"}}));
@@ -239,6 +241,27 @@ async fn start() -> Cluster {
         "-p",
         &status.to_string(),
     ]);
+    // node2's kubelet is not listening.
+    let closed_port = free_port();
+    cluster.apply_json(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node2"}}));
+    let status = json!({"status": {
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": closed_port}}
+    }});
+    cluster.ok(&[
+        "patch",
+        "node",
+        "node2",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &status.to_string(),
+    ]);
+    cluster.apply_json(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "lost"},
+        "spec": {"nodeName": "node2", "containers": [{"name": "app", "image": "busybox"}]}
+    }));
+    cluster.closed_port = closed_port;
     for name in ["web", "pending", "nowhere"] {
         let mut pod = json!({
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
@@ -308,6 +331,14 @@ async fn kubectl_logs_exec_attach_port_forward() {
         assert_eq!(
             String::from_utf8_lossy(&out.stderr).trim(),
             r#"Error from server (BadRequest): previous terminated container "app" in pod "pending" not found"#
+        );
+        let out = c.kubectl(&["logs", "lost"]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            format!(
+                r#"Error from server: Get "https://127.0.0.1:{p}/containerLogs/default/lost/app": dial tcp 127.0.0.1:{p}: connect: connection refused"#,
+                p = c.closed_port
+            )
         );
         let out = c.kubectl(&["logs", "web", "-c", "nope"]);
         assert_eq!(

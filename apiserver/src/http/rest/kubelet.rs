@@ -307,29 +307,37 @@ fn kubelet_address(api: &Api, node_name: &str) -> Result<(String, u16), ApiError
     Ok((host, port))
 }
 
-/// A TLS connection to the kubelet with the API server's client certificate.
-async fn connect(api: &Api, host: &str, port: u16) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ApiError> {
+/// A TLS connection to the kubelet with the API server's client certificate;
+/// the failure worded as Go's dialer words it.
+async fn connect(api: &Api, host: &str, port: u16) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
     let tls = api
         .kubelet_tls
         .get()
         .cloned()
-        .ok_or_else(|| ApiError::internal("no client certificate for kubelets is configured"))?;
+        .ok_or_else(|| "no client certificate for kubelets is configured".to_string())?;
     let addr = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
     };
-    let dial_err = |e: &dyn std::fmt::Display| ApiError::internal(format!("error dialing backend: {e}"));
     let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
         .await
-        .map_err(|_| dial_err(&format!("dial tcp {addr}: i/o timeout")))?
-        .map_err(|e| dial_err(&format!("dial tcp {addr}: connect: {}", e.to_string().to_lowercase())))?;
+        .map_err(|_| format!("dial tcp {addr}: i/o timeout"))?
+        .map_err(|e| format!("dial tcp {addr}: connect: {}", go_error(&e)))?;
     let _ = tcp.set_nodelay(true);
-    let name = ServerName::try_from(host.to_string()).map_err(|e| dial_err(&e))?;
+    let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
     TlsConnector::from(tls)
         .connect(name, tcp)
         .await
-        .map_err(|e| dial_err(&e))
+        .map_err(|e| format!("tls: {e}"))
+}
+
+/// An OS error as Go prints it (`connection refused`).
+fn go_error(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_lowercase(),
+        None => e.to_string(),
+    }
 }
 
 /// Reads a kubelet error answer into the error Kubernetes gives for it.
@@ -365,7 +373,10 @@ async fn kubelet_error(resp: Response<hyper::body::Incoming>, pod_name: &str) ->
 }
 
 async fn proxy_log(api: &Api, host: &str, port: u16, uri: &str, pod_name: &str) -> Result<Response<Body>, ApiError> {
-    let io = connect(api, host, port).await?;
+    // A failed dial is reported as Go's HTTP client words it, with no reason.
+    let io = connect(api, host, port)
+        .await
+        .map_err(|e| ApiError::new(500, "", format!("Get \"https://{host}:{port}{uri}\": {e}")))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| ApiError::internal(format!("error dialing backend: {e}")))?;
@@ -426,7 +437,9 @@ where
         return Err(ApiError::bad_request("Upgrade request required"));
     }
     let client_upgrade = hyper::upgrade::on(&mut req);
-    let io = connect(api, host, port).await?;
+    let io = connect(api, host, port)
+        .await
+        .map_err(|e| ApiError::internal(format!("error dialing backend: {e}")))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| ApiError::internal(format!("error dialing backend: {e}")))?;
