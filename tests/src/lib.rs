@@ -123,7 +123,31 @@ impl Server {
             _temp: Some(temp),
         };
         s.launch()?;
+        if s.node.is_some() {
+            s.wait_node_ready(Duration::from_secs(60))?;
+        }
         Ok(s)
+    }
+
+    /// Waits until the node reports Ready (containerd up, agent running).
+    pub fn wait_node_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = self.kubectl(&[
+                "get",
+                "node",
+                "e2e-node",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+            ]);
+            if String::from_utf8_lossy(&out.stdout).trim() == "True" {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("node not Ready after {timeout:?}:\n{}", tail(&self.log(), 40));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Starts (again) on the same data dir and port.

@@ -111,8 +111,11 @@ fn lab_01_first_pod() {
 
     // Delete: returns within the grace period, and containerd forgets the container.
     assert!(!server.containerd_containers().expect("ctr").is_empty());
-    // kubectl waits for the pod to be gone; its timeout is the 30 s grace period.
-    server.kubectl_ok(&["delete", "pod", "ticker", "--timeout=30s"]);
+    // kubectl waits for the pod to be gone. Python as PID 1 has no SIGTERM
+    // handler, so (as on any cluster) it is killed when the 30 s grace period ends.
+    let started = std::time::Instant::now();
+    server.kubectl_ok(&["delete", "pod", "ticker", "--timeout=60s"]);
+    eprintln!("kubectl delete returned after {:?}", started.elapsed());
     wait_for("the container to leave containerd", Duration::from_secs(10), || {
         server.containerd_containers().ok().filter(|c| c.is_empty())
     });
