@@ -425,11 +425,17 @@ async fn scenario(dir: &Path, sup: &Supervisor, tag: u16) -> anyhow::Result<()> 
         code == 7 && text.contains("out") && text.contains("err"),
         "exec output {code} {text:?}"
     );
+    let timed_out = |e: &anyhow::Error| {
+        e.downcast_ref::<std::io::Error>()
+            .filter(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| inner.downcast_ref::<ExecTimeout>().is_some())
+    };
     let err = rt
         .exec_sync(&c2.id, &["sleep".into(), "5".into()], Duration::from_millis(500))
         .await;
     ensure!(
-        matches!(&err, Err(e) if e.downcast_ref::<ExecTimeout>().is_some()),
+        matches!(&err, Err(e) if timed_out(e)),
         "expected a timeout, got {err:?}"
     );
     println!("  exec_sync: ok");
@@ -465,6 +471,55 @@ async fn scenario(dir: &Path, sup: &Supervisor, tag: u16) -> anyhow::Result<()> 
         "not adopted"
     );
     drop(rt2);
+    // A TTY exec with a resize.
+    let mut p = rt
+        .exec(
+            &c2.id,
+            ExecRequest {
+                command: vec!["sh".into(), "-c".into(), "sleep 1; stty size".into()],
+                tty: true,
+                stdin: false,
+                stdout: true,
+                stderr: false,
+            },
+        )
+        .await?;
+    p.resize(100, 30).await?;
+    let mut out = String::new();
+    p.stdout.take().context("tty stdout")?.read_to_string(&mut out).await?;
+    ensure!(out.trim() == "30 100", "stty size said {out:?}");
+    ensure!(p.wait().await? == 0, "stty exit");
+    println!("  tty exec: ok");
+    // containerd dies: the supervisor restarts it and the container lives on.
+    let pid: i32 = std::fs::read_to_string(dir.join("containerd/containerd.pid"))?
+        .trim()
+        .parse()?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)?;
+    let mut back = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now: Option<i32> = std::fs::read_to_string(dir.join("containerd/containerd.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        if now.is_some_and(|n| n != pid) && k1s_agent::containerd::supervisor::ping(&sup.socket()).await.is_ok() {
+            back = true;
+            break;
+        }
+    }
+    ensure!(back, "containerd was not restarted");
+    let mut st = Err(anyhow::anyhow!("not listed"));
+    for _ in 0..20 {
+        st = state_of(&rt, &c2.id).await;
+        if st.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    ensure!(
+        matches!(st?, ContainerRunState::Running { .. }),
+        "container lost with containerd"
+    );
+    println!("  containerd restart: ok");
     rt.stop_container(&c2.id, Duration::from_secs(10)).await?;
     match state_of(&rt, &c2.id).await? {
         ContainerRunState::Exited {
@@ -497,8 +552,35 @@ async fn scenario(dir: &Path, sup: &Supervisor, tag: u16) -> anyhow::Result<()> 
     }
     println!("  OOM: ok");
 
+    // 4. Attach to a container's stdin.
+    let mut c4 = container(
+        &sb,
+        &image,
+        &logs,
+        "stdin",
+        &[
+            "sh",
+            "-c",
+            "sleep 1; read line; echo got:$line; read more; echo more:$more",
+        ],
+    );
+    c4.stdin = true;
+    rt.create_container(&sb, &c4).await?;
+    rt.start_container(&c4.id).await?;
+    {
+        use tokio::io::AsyncWriteExt;
+        let io = rt.attach(&c4.id).await?;
+        let mut w = io.stdin.context("attach stdin")?;
+        w.write_all(b"hi\n").await?;
+    }
+    rt.close_stdin(&c4.id).await?;
+    ensure!(wait_exit(&mut exits, &c4.id).await? == 0, "stdin container exit");
+    let log = std::fs::read_to_string(&c4.log_path)?;
+    ensure!(log.contains(" stdout F got:hi\n"), "log: {log}");
+    println!("  attach stdin: ok");
+
     // Cleanup.
-    for id in [&c1.id, &c2.id, &c3.id] {
+    for id in [&c1.id, &c2.id, &c3.id, &c4.id] {
         rt.remove_container(id).await?;
     }
     ensure!(rt.list_containers().await?.is_empty(), "containers left");

@@ -43,6 +43,7 @@ fn sandbox(dir: &Path) -> Sandbox {
         cgroup_parent: "/k1s/besteffort/poduid-1".into(),
         pod_ips: vec!["10.42.0.7".parse().unwrap()],
         host_network: false,
+        ..Default::default()
     }
 }
 

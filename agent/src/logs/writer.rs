@@ -179,6 +179,9 @@ fn pump(mut input: File, stream: Stream, log: Arc<Mutex<RotatingLog>>) {
 /// Entry point of `k1s container-logger <log-path>`: copies fds 3 (stdout) and 4
 /// (stderr) into the CRI log file until both end.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
+    if args.first().map(String::as_str) == Some(FIFO_FLAG) {
+        return run_fifo(&args[1..]);
+    }
     let path = args
         .first()
         .map(PathBuf::from)
@@ -201,6 +204,44 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let t = std::thread::spawn(move || pump(stderr, Stream::Stderr, l2));
     pump(stdout, Stream::Stdout, log);
     let _ = t.join();
+    Ok(())
+}
+
+/// The flag of the FIFO mode: `k1s container-logger --fifo <stdout> <stderr|-> <log-path>`.
+///
+/// containerd 1.6's shim gives a process no stdin when its output goes to a
+/// `binary://` logger, so containers with `stdin: true` use FIFOs for all three
+/// streams; this detached logger (started by the agent, outliving it) reads the
+/// output FIFOs into the CRI log.
+pub const FIFO_FLAG: &str = "--fifo";
+
+fn run_fifo(args: &[String]) -> anyhow::Result<()> {
+    let [stdout, stderr, path] = args else {
+        anyhow::bail!("usage: k1s container-logger --fifo <stdout-fifo> <stderr-fifo|-> <log-path>");
+    };
+    // SAFETY: setting a signal disposition to SIG_IGN has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGTERM, libc::SIG_IGN);
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+    let log = Arc::new(Mutex::new(RotatingLog::open(Path::new(path))?));
+    let mut threads = Vec::new();
+    for (fifo, stream) in [(stdout.clone(), Stream::Stdout), (stderr.clone(), Stream::Stderr)] {
+        if fifo == "-" {
+            continue;
+        }
+        let log = log.clone();
+        threads.push(std::thread::spawn(move || {
+            // Blocks until the shim opens the write end.
+            match File::open(&fifo) {
+                Ok(f) => pump(f, stream, log),
+                Err(e) => eprintln!("k1s container-logger: cannot open {fifo}: {e}"),
+            }
+        }));
+    }
+    for t in threads {
+        let _ = t.join();
+    }
     Ok(())
 }
 

@@ -276,18 +276,21 @@ impl Runtime {
             .with_context(|| format!("failed to create containerd container {}", cs.id))?;
 
         // 4. The task: output to the log writer, stdin from a FIFO.
-        let stdin = if cs.stdin {
-            self.open_stdin(&cs.id)?
+        let (stdin, stdout, stderr) = if cs.stdin {
+            // The shim gives no stdin with binary logging: FIFOs and a detached logger.
+            let stdin = self.open_stdin(&cs.id)?;
+            let (stdout, stderr) = self.spawn_fifo_logger(&cs.id, cs.tty, &cs.log_path)?;
+            (stdin, stdout, stderr)
         } else {
-            String::new()
+            let uri = crate::logs::writer::log_uri(&self.inner.config.k1s_binary, &cs.log_path);
+            (String::new(), uri.clone(), if cs.tty { String::new() } else { uri })
         };
-        let uri = crate::logs::writer::log_uri(&self.inner.config.k1s_binary, &cs.log_path);
         let req = CreateTaskRequest {
             container_id: cs.id.clone(),
             rootfs: mounts.to_vec(),
             stdin,
-            stdout: uri.clone(),
-            stderr: if cs.tty { String::new() } else { uri },
+            stdout,
+            stderr,
             terminal: cs.tty,
             ..Default::default()
         };
@@ -319,6 +322,41 @@ impl Runtime {
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.to_string(), keeper);
         Ok(path.to_string_lossy().into_owned())
+    }
+
+    /// Makes the output FIFOs of a stdin container and starts `k1s container-logger --fifo`
+    /// on them, detached (its own process group), so it outlives the agent.
+    fn spawn_fifo_logger(&self, id: &str, tty: bool, log_path: &Path) -> anyhow::Result<(String, String)> {
+        let dir = self.io_dir(id);
+        std::fs::create_dir_all(&dir)?;
+        let mut paths = Vec::new();
+        for name in if tty { vec!["stdout"] } else { vec!["stdout", "stderr"] } {
+            let p = dir.join(name);
+            if !p.exists() {
+                nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                    .with_context(|| format!("mkfifo {}", p.display()))?;
+            }
+            paths.push(p.to_string_lossy().into_owned());
+        }
+        let stdout = paths[0].clone();
+        let stderr = paths.get(1).cloned().unwrap_or_default();
+        let mut child = tokio::process::Command::new(&self.inner.config.k1s_binary)
+            .arg(crate::logs::writer::SUBCOMMAND)
+            .arg(crate::logs::writer::FIFO_FLAG)
+            .arg(&stdout)
+            .arg(if stderr.is_empty() { "-" } else { stderr.as_str() })
+            .arg(log_path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("cannot start the log writer {}", self.inner.config.k1s_binary.display()))?;
+        // Reap it when it ends (if the agent is still around then).
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        Ok((stdout, stderr))
     }
 
     pub(crate) fn drop_stdin(&self, id: &str) {

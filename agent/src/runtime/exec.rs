@@ -349,7 +349,8 @@ impl Runtime {
     }
 
     /// Runs a command to completion with a timeout (probes, hooks): exit code + combined output.
-    /// On timeout the process is killed and an [`ExecTimeout`] error returned.
+    /// A zero timeout means none (as CRI's `ExecSync`). On timeout the process is killed and
+    /// an [`std::io::Error`] of kind `TimedOut` (wrapping an [`ExecTimeout`]) is returned.
     pub async fn exec_sync(&self, id: &str, command: &[String], timeout: Duration) -> anyhow::Result<(i32, Vec<u8>)> {
         let req = ExecRequest {
             command: command.to_vec(),
@@ -378,14 +379,19 @@ impl Runtime {
                 }
             }));
         }
-        let result = tokio::time::timeout(timeout, async {
+        let run = async {
             let code = p.wait().await?;
             for r in readers {
                 let _ = r.await;
             }
             anyhow::Ok(code)
-        })
-        .await;
+        };
+        let limit = if timeout.is_zero() {
+            Duration::from_secs(u32::MAX as u64)
+        } else {
+            timeout
+        };
+        let result = tokio::time::timeout(limit, run).await;
         match result {
             Ok(code) => {
                 let code = code?;
@@ -394,11 +400,11 @@ impl Runtime {
             }
             Err(_) => {
                 let _ = p.kill().await;
-                Err(ExecTimeout {
+                let e = ExecTimeout {
                     command: command.to_vec(),
                     timeout,
-                }
-                .into())
+                };
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, e).into())
             }
         }
     }

@@ -55,7 +55,7 @@ pub enum ContainerKind {
 }
 
 /// A pod's sandbox: the namespaces and files all its containers share.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Sandbox {
     /// The pod UID.
     pub pod_uid: String,
