@@ -87,6 +87,7 @@ impl PodRuntime for FakeRuntime {
                 cgroup_parent: String::new(),
                 pod_ips: vec!["10.42.0.7".parse().unwrap()],
                 host_network: false,
+                ..Default::default()
             })
         })
     }
