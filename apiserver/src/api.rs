@@ -15,7 +15,7 @@ use crate::registry::Allocators;
 use crate::store::Store;
 
 /// Settings of the API that come from the server's flags.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ApiConfig {
     /// This node's name.
     pub node_name: String,

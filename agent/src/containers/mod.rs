@@ -84,9 +84,12 @@ pub fn resolve_argv(command: &[String], args: &[String], entrypoint: &[String], 
     argv
 }
 
-/// The pod's hostname: what the sandbox wrote, else `spec.hostname` or the pod
-/// name cut to 63 characters.
+/// The pod's hostname: the sandbox's, else what it wrote, else `spec.hostname`
+/// or the pod name cut to 63 characters.
 fn hostname(pod: &Pod, sandbox: &Sandbox) -> String {
+    if !sandbox.hostname.is_empty() {
+        return sandbox.hostname.clone();
+    }
     if let Ok(s) = std::fs::read_to_string(&sandbox.hostname_file) {
         let s = s.trim();
         if !s.is_empty() {

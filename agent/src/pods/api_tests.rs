@@ -50,6 +50,7 @@ async fn runs_a_pod_bound_to_the_node_and_deletes_it_gracefully() {
         MemoryStore::new(),
         ApiConfig {
             node_name: "node1".into(),
+            ..Default::default()
         },
     )
     .expect("api");
