@@ -50,6 +50,8 @@ async fn runs_a_pod_bound_to_the_node_and_deletes_it_gracefully() {
         MemoryStore::new(),
         ApiConfig {
             node_name: "node1".into(),
+            service_account_keys: None,
+            root_ca_pem: None,
         },
     )
     .expect("api");

@@ -76,18 +76,20 @@ impl PodRuntime for FakeRuntime {
         Box::pin(async move {
             let uid = pod.metadata.uid.clone().unwrap_or_default();
             self.sandboxes.lock().unwrap().insert(uid.clone());
-            Ok(Sandbox {
-                pod_uid: uid,
-                netns: PathBuf::new(),
-                ipcns: PathBuf::new(),
-                utsns: PathBuf::new(),
-                hosts_file: PathBuf::new(),
-                resolv_file: PathBuf::new(),
-                hostname_file: PathBuf::new(),
-                cgroup_parent: String::new(),
-                pod_ips: vec!["10.42.0.7".parse().unwrap()],
-                host_network: false,
-            })
+            // Only the fields without serde defaults: stays valid as fields are added.
+            let sandbox: Sandbox = serde_json::from_value(serde_json::json!({
+                "pod_uid": uid,
+                "netns": "",
+                "ipcns": "",
+                "utsns": "",
+                "hosts_file": "",
+                "resolv_file": "",
+                "hostname_file": "",
+                "cgroup_parent": "",
+                "pod_ips": ["10.42.0.7"],
+                "host_network": false,
+            }))?;
+            Ok(sandbox)
         })
     }
     fn remove_sandbox<'a>(&'a self, pod_uid: &'a str) -> BoxFut<'a, anyhow::Result<()>> {
