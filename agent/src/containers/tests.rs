@@ -43,6 +43,13 @@ fn sandbox(dir: &Path) -> Sandbox {
         cgroup_parent: "/k1s/besteffort/poduid-1".into(),
         pod_ips: vec!["10.42.0.7".parse().unwrap()],
         host_network: false,
+        host_ipc: false,
+        host_pid: false,
+        pidns: None,
+        pid_init: None,
+        shm_dir: Default::default(),
+        hostname: String::new(),
+        qos_class: String::new(),
     }
 }
 
