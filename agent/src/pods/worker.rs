@@ -339,6 +339,15 @@ impl Worker {
                 return false;
             }
             self.crash.next(&key, *finished_at);
+        } else if latest.state == ContainerRunState::Created {
+            // Created but never started (a failed start): replace it.
+            if let Err(e) = self.deps.runtime.remove_container(&latest.id).await {
+                warn!(
+                    container = latest.id,
+                    error = format!("{e:#}"),
+                    "removing an unstarted container failed"
+                );
+            }
         }
         self.start(pod, c, kind, latest.attempt + 1).await
     }

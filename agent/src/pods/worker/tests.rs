@@ -441,3 +441,18 @@ fn pull_policy_defaults() {
     assert_eq!(with_default_tag("busybox:1.36"), "busybox:1.36");
     assert_eq!(with_default_tag("busybox@sha256:abc"), "busybox@sha256:abc");
 }
+
+#[tokio::test]
+async fn an_unstarted_instance_is_replaced() {
+    let env = Env::new();
+    let mut w = env.worker();
+    let p = app("Always");
+    w.sync(Some(&p)).await;
+    let first = env.runtime.latest("app").id;
+    env.runtime.set_state(&first, ContainerRunState::Created);
+    w.sync(Some(&p)).await;
+    let latest = env.runtime.latest("app");
+    assert_eq!(latest.attempt, 1);
+    assert!(matches!(latest.state, ContainerRunState::Running { .. }));
+    assert_eq!(env.runtime.count("app"), 1, "the unstarted instance is gone");
+}
