@@ -93,6 +93,27 @@ impl DockerConfigJson {
     }
 }
 
+/// The docker configs of a pod's pull secrets (`kubernetes.io/dockerconfigjson`
+/// or `kubernetes.io/dockercfg`); secrets that do not parse are skipped with a warning,
+/// as kubelet does.
+pub fn from_secrets(secrets: &[k8s_openapi::api::core::v1::Secret]) -> Vec<DockerConfigJson> {
+    let mut out = Vec::new();
+    for s in secrets {
+        let mut data: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for (k, v) in s.data.iter().flatten() {
+            data.insert(k.clone(), v.0.clone());
+        }
+        for (k, v) in s.string_data.iter().flatten() {
+            data.insert(k.clone(), v.clone().into_bytes());
+        }
+        match DockerConfigJson::from_secret_data(&data) {
+            Ok(c) => out.push(c),
+            Err(e) => tracing::warn!("pull secret {}: {e:#}", s.metadata.name.as_deref().unwrap_or("")),
+        }
+    }
+    out
+}
+
 /// Splits a keyring key into (host, path prefix): `https://index.docker.io/v1/` →
 /// (`docker.io`, ``), `localhost:5000/team` → (`localhost:5000`, `team`).
 fn key_parts(key: &str) -> (String, String) {
@@ -175,6 +196,22 @@ mod tests {
         assert!(DockerConfigJson::from_secret_data(&BTreeMap::new()).is_err());
         assert!(DockerConfigJson::parse_config_json(b"{\"auths\":{\"r\":{\"auth\":\"!!\"}}}").is_err());
         assert!(DockerConfigJson::parse_config_json(b"not json").is_err());
+    }
+
+    #[test]
+    fn reads_k8s_secrets() {
+        let j = format!(r#"{{"auths":{{"localhost:5000":{{"auth":"{}"}}}}}}"#, b64("u:p"));
+        let mut data = BTreeMap::new();
+        data.insert(".dockerconfigjson".to_string(), k8s_openapi::ByteString(j.into_bytes()));
+        let good = k8s_openapi::api::core::v1::Secret {
+            data: Some(data),
+            type_: Some("kubernetes.io/dockerconfigjson".to_string()),
+            ..Default::default()
+        };
+        let bad = k8s_openapi::api::core::v1::Secret::default();
+        let c = from_secrets(&[bad, good]);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].auths["localhost:5000"].username, "u");
     }
 
     #[test]

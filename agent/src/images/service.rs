@@ -271,6 +271,20 @@ impl ImageService {
         }
     }
 
+    /// Pulls `image` with a pod's pull secrets (the pod workers' `PodImages::pull`):
+    /// the error is the text kubelet puts in the `ErrImagePull` status.
+    pub async fn pull_with_secrets(
+        &self,
+        image: &str,
+        secrets: &[k8s_openapi::api::core::v1::Secret],
+    ) -> Result<ImageInfo, String> {
+        let auth = super::auth::from_secrets(secrets);
+        self.ensure(image, PullPolicy::Always, &auth)
+            .await
+            .map(|e| e.info)
+            .map_err(|e| e.to_string())
+    }
+
     /// Pulls `image` unconditionally (the CLI's `k1s image pull`).
     pub async fn pull(&self, image: &str, auth: &[DockerConfigJson]) -> Result<Ensured, ImageError> {
         self.ensure(image, PullPolicy::Always, auth).await
