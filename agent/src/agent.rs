@@ -37,7 +37,13 @@ impl RuntimeStatusSource for ContainerdStatus {
             .version(())
             .await
             .map(|r| r.into_inner().version)
-            .map_err(|e| format!("containerd at {} does not answer: {}", self.containerd.socket().display(), e.message()));
+            .map_err(|e| {
+                format!(
+                    "containerd at {} does not answer: {}",
+                    self.containerd.socket().display(),
+                    e.message()
+                )
+            });
         let images = match self.images.list().await {
             Ok(list) => list
                 .into_iter()
@@ -79,7 +85,11 @@ pub async fn run(client: Client, config: Arc<AgentConfig>, shutdown: watch::Rece
     info!("node agent stopped");
 }
 
-async fn run_parts(client: Client, config: Arc<AgentConfig>, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn run_parts(
+    client: Client,
+    config: Arc<AgentConfig>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     // containerd: k1s's own (supervised) or the one at --container-runtime-endpoint.
     let supervisor = if config.manage_containerd {
         Some(

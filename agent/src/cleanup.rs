@@ -49,7 +49,11 @@ pub async fn cleanup(config: AgentConfig) -> anyhow::Result<()> {
             warn!(pod_uid = %uid, "cannot remove the sandbox: {e:#}");
         }
     }
-    info!(containers = containers.len(), sandboxes = sandboxes.len(), "pods removed");
+    info!(
+        containers = containers.len(),
+        sandboxes = sandboxes.len(),
+        "pods removed"
+    );
     if let Some(s) = supervisor {
         s.shutdown().await;
     }
@@ -63,7 +67,11 @@ async fn delete_bridge(name: &str) {
     if !exists {
         return;
     }
-    match tokio::process::Command::new("ip").args(["link", "delete", name]).status().await {
+    match tokio::process::Command::new("ip")
+        .args(["link", "delete", name])
+        .status()
+        .await
+    {
         Ok(s) if s.success() => info!(bridge = name, "bridge deleted"),
         Ok(s) => warn!(bridge = name, "ip link delete exited with {s}"),
         Err(e) => warn!(bridge = name, "cannot run ip: {e}"),

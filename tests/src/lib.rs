@@ -257,7 +257,10 @@ impl Server {
         if !out.status.success() {
             bail!("ctr containers ls failed: {}", String::from_utf8_lossy(&out.stderr));
         }
-        Ok(String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect())
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect())
     }
 
     /// `kubectl get pod NAME` as (READY, STATUS, RESTARTS), once the pod exists.

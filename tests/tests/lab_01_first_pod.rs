@@ -63,7 +63,10 @@ fn lab_01_first_pod() {
     );
     let recent = server.kubectl_ok(&["logs", "ticker", "--since=1s"]);
     let all = server.kubectl_ok(&["logs", "ticker", "--since=1h"]);
-    assert!(ticks(&recent) <= 1 && ticks(&all) >= 2, "since=1s: {recent}\nsince=1h: {all}");
+    assert!(
+        ticks(&recent) <= 1 && ticks(&all) >= 2,
+        "since=1s: {recent}\nsince=1h: {all}"
+    );
 
     // `logs -f` streams lines printed after it started.
     let before = ticks(&server.kubectl_ok(&["logs", "ticker"]));

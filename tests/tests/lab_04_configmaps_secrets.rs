@@ -104,7 +104,12 @@ fn lab_04_configmaps_and_secrets() {
 
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(CONFIG));
     server.kubectl_ok(&[
-        "create", "secret", "generic", "db-secret", "--from-literal=username=admin", "--from-literal=password=s3cr3t",
+        "create",
+        "secret",
+        "generic",
+        "db-secret",
+        "--from-literal=username=admin",
+        "--from-literal=password=s3cr3t",
     ]);
     let token = dir.path().join("token.txt");
     std::fs::write(&token, "t0k3n").expect("write");
@@ -154,11 +159,20 @@ fn lab_04_configmaps_and_secrets() {
     wait_for("the mounted config.json to change", Duration::from_secs(90), || {
         exec("cat /etc/config/app/config.json").contains("green").then_some(())
     });
-    assert!(exec("cat /etc/app.json").contains("blue"), "subPath mounts do not follow edits");
+    assert!(
+        exec("cat /etc/app.json").contains("blue"),
+        "subPath mounts do not follow edits"
+    );
 
     // A missing key: CreateContainerConfigError, and an event that names it.
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(BROKEN));
-    server.wait_pod("default", "broken", "0/1", "CreateContainerConfigError", Duration::from_secs(30));
+    server.wait_pod(
+        "default",
+        "broken",
+        "0/1",
+        "CreateContainerConfigError",
+        Duration::from_secs(30),
+    );
     let describe = server.kubectl_ok(&["describe", "pod", "broken"]);
     assert!(
         describe.contains("couldn't find key NO_SUCH_KEY in ConfigMap default/app-config"),

@@ -161,13 +161,22 @@ fn lab_08_init_containers_probes_hooks_limits() {
 
     // A failing init container: Init:Error, then Init:CrashLoopBackOff.
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(FAILING_INIT));
-    server.wait_pod("default", "bad-init", "0/1", "Init:CrashLoopBackOff", Duration::from_secs(40));
+    server.wait_pod(
+        "default",
+        "bad-init",
+        "0/1",
+        "Init:CrashLoopBackOff",
+        Duration::from_secs(40),
+    );
 
     // A crashing container: CrashLoopBackOff, restarts counting up, BackOff events.
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(CRASHER));
     server.wait_pod("default", "crasher", "0/1", "CrashLoopBackOff", Duration::from_secs(40));
     let describe = server.kubectl_ok(&["describe", "pod", "crasher"]);
-    assert!(describe.contains("Back-off restarting failed container app"), "{describe}");
+    assert!(
+        describe.contains("Back-off restarting failed container app"),
+        "{describe}"
+    );
     assert!(describe.contains("Exit Code:    3"), "{describe}");
 
     // Liveness: a failing probe restarts the container; --previous shows the earlier run.
@@ -180,22 +189,41 @@ fn lab_08_init_containers_probes_hooks_limits() {
     assert!(previous.contains("run started"), "{previous}");
     let describe = server.kubectl_ok(&["describe", "pod", "liveness"]);
     assert!(describe.contains("Liveness probe failed"), "{describe}");
-    assert!(describe.contains("failed liveness probe, will be restarted"), "{describe}");
+    assert!(
+        describe.contains("failed liveness probe, will be restarted"),
+        "{describe}"
+    );
 
     // Readiness (exec and tcpSocket) gates READY; the startup probe holds liveness off.
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(READINESS));
     server.wait_pod("default", "readiness", "1/3", "Running", Duration::from_secs(40));
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
-        pod_json(&server, "readiness", "{.status.containerStatuses[?(@.name==\"startup-gated\")].restartCount}"),
+        pod_json(
+            &server,
+            "readiness",
+            "{.status.containerStatuses[?(@.name==\"startup-gated\")].restartCount}"
+        ),
         "0",
         "liveness ran before the startup probe succeeded"
     );
     server.kubectl_ok(&["exec", "readiness", "-c", "exec-gated", "--", "touch", "/tmp/ready"]);
     server.wait_pod("default", "readiness", "2/3", "Running", Duration::from_secs(20));
-    server.kubectl_ok(&["exec", "readiness", "-c", "startup-gated", "--", "touch", "/tmp/started"]);
+    server.kubectl_ok(&[
+        "exec",
+        "readiness",
+        "-c",
+        "startup-gated",
+        "--",
+        "touch",
+        "/tmp/started",
+    ]);
     wait_for("liveness to run once started", Duration::from_secs(30), || {
-        let r = pod_json(&server, "readiness", "{.status.containerStatuses[?(@.name==\"startup-gated\")].restartCount}");
+        let r = pod_json(
+            &server,
+            "readiness",
+            "{.status.containerStatuses[?(@.name==\"startup-gated\")].restartCount}",
+        );
         (r.parse::<u32>().unwrap_or(0) >= 1).then_some(())
     });
 
@@ -214,7 +242,11 @@ fn lab_08_init_containers_probes_hooks_limits() {
     // Memory limit: OOMKilled shown as Last State, then restarted.
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(OOM));
     wait_for("an OOM kill", Duration::from_secs(60), || {
-        let reason = pod_json(&server, "hog", "{.status.containerStatuses[0].lastState.terminated.reason}");
+        let reason = pod_json(
+            &server,
+            "hog",
+            "{.status.containerStatuses[0].lastState.terminated.reason}",
+        );
         (reason == "OOMKilled").then_some(())
     });
     let describe = server.kubectl_ok(&["describe", "pod", "hog"]);

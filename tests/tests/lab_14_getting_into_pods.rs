@@ -86,7 +86,14 @@ fn lab_14_getting_into_pods() {
     }
 
     // exec without a TTY: stdout and stderr apart, the exit code passed on.
-    let out = server.kubectl(&["exec", "shell", "--", "sh", "-c", "echo to-out; echo to-err >&2; exit 7"]);
+    let out = server.kubectl(&[
+        "exec",
+        "shell",
+        "--",
+        "sh",
+        "-c",
+        "echo to-out; echo to-err >&2; exit 7",
+    ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "to-out\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("to-err"));
     assert_eq!(out.status.code(), Some(7), "{out:?}");
@@ -101,7 +108,9 @@ fn lab_14_getting_into_pods() {
     );
     tmux(&["new-session", "-d", "-s", &session, "-x", "100", "-y", "30", &cmd]);
     let pane = |s: &str| tmux(&["capture-pane", "-p", "-t", s]);
-    wait_for("a prompt", Duration::from_secs(15), || pane(&session).contains('#').then_some(()));
+    wait_for("a prompt", Duration::from_secs(15), || {
+        pane(&session).contains('#').then_some(())
+    });
     tmux(&["send-keys", "-t", &session, "echo sum=$((40+2)); stty size", "Enter"]);
     wait_for("the command output", Duration::from_secs(10), || {
         let p = pane(&session);
@@ -110,7 +119,9 @@ fn lab_14_getting_into_pods() {
     tmux(&["resize-window", "-t", &session, "-x", "90", "-y", "25"]);
     std::thread::sleep(Duration::from_millis(500));
     tmux(&["send-keys", "-t", &session, "clear; stty size", "Enter"]);
-    wait_for("the new size", Duration::from_secs(10), || pane(&session).contains("25 90").then_some(()));
+    wait_for("the new size", Duration::from_secs(10), || {
+        pane(&session).contains("25 90").then_some(())
+    });
     tmux(&["send-keys", "-t", &session, "sleep 300", "Enter"]);
     std::thread::sleep(Duration::from_millis(500));
     tmux(&["send-keys", "-t", &session, "C-c", ""]);
@@ -138,7 +149,10 @@ fn lab_14_getting_into_pods() {
     let local = dir.path().join("note.txt");
     std::fs::write(&local, "copied in\n").expect("write");
     server.kubectl_ok(&["cp", &local.display().to_string(), "shell:/tmp/note.txt"]);
-    assert_eq!(server.kubectl_ok(&["exec", "shell", "--", "cat", "/tmp/note.txt"]), "copied in\n");
+    assert_eq!(
+        server.kubectl_ok(&["exec", "shell", "--", "cat", "/tmp/note.txt"]),
+        "copied in\n"
+    );
     server.kubectl_ok(&["exec", "shell", "--", "sh", "-c", "echo copied out > /tmp/out.txt"]);
     let back = dir.path().join("out.txt");
     server.kubectl_ok(&["cp", "shell:/tmp/out.txt", &back.display().to_string()]);
@@ -176,8 +190,17 @@ fn lab_14_getting_into_pods() {
     let overrides = r#"{"apiVersion":"v1","spec":{"nodeName":"e2e-node"}}"#;
     let out = server.kubectl_stdin_ok(
         &[
-            "run", "oneoff", "--image=busybox:1.36", "--restart=Never", "-i", "--rm",
-            &format!("--overrides={overrides}"), "--", "sh", "-c", "read x; echo got-$x",
+            "run",
+            "oneoff",
+            "--image=busybox:1.36",
+            "--restart=Never",
+            "-i",
+            "--rm",
+            &format!("--overrides={overrides}"),
+            "--",
+            "sh",
+            "-c",
+            "read x; echo got-$x",
         ],
         Some("hello\n"),
     );

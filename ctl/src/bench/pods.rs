@@ -64,7 +64,11 @@ fn k1s(args: &[&str], data_dir: &Path, extra: &[String]) -> Result<String> {
         .output()
         .with_context(|| format!("running k1s {}", args.join(" ")))?;
     if !out.status.success() {
-        bail!("k1s {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "k1s {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -92,7 +96,10 @@ fn ctr_floor(socket: &Path, runs: usize) -> Result<Vec<Duration>> {
         times.push(took);
         let _ = ctr(&["task", "kill", "-s", "SIGKILL", &id]);
         for _ in 0..50 {
-            if ctr(&["task", "delete", &id]).map(|o| o.status.success()).unwrap_or(false) {
+            if ctr(&["task", "delete", &id])
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -145,7 +152,11 @@ async fn delete_all(conn: &mut Conn) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (_, body) = conn
-            .send(Method::GET, "/api/v1/namespaces/default/pods?labelSelector=bench%3Dpods", None)
+            .send(
+                Method::GET,
+                "/api/v1/namespaces/default/pods?labelSelector=bench%3Dpods",
+                None,
+            )
             .await?;
         let list: Value = serde_json::from_slice(&body)?;
         if list["items"].as_array().is_none_or(Vec::is_empty) {
@@ -164,7 +175,9 @@ fn loggers_rss_kib() -> (usize, u64) {
     let mut total = 0;
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for e in entries.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             if cmdline.windows(16).any(|w| w == b"container-logger") {
                 count += 1;
@@ -215,7 +228,11 @@ pub async fn pods(pods: usize, archive: PathBuf) -> Result<()> {
         let started = Instant::now();
         for i in 0..pods {
             let (code, body) = conn
-                .send(Method::POST, "/api/v1/namespaces/default/pods", Some(&pod(&format!("burst-{i}"))))
+                .send(
+                    Method::POST,
+                    "/api/v1/namespaces/default/pods",
+                    Some(&pod(&format!("burst-{i}"))),
+                )
                 .await?;
             if code != 201 {
                 bail!("create burst-{i}: {code} {}", String::from_utf8_lossy(&body));
@@ -225,10 +242,17 @@ pub async fn pods(pods: usize, archive: PathBuf) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(180);
         let all_ready = loop {
             let (_, body) = conn
-                .send(Method::GET, "/api/v1/namespaces/default/pods?labelSelector=bench%3Dpods", None)
+                .send(
+                    Method::GET,
+                    "/api/v1/namespaces/default/pods?labelSelector=bench%3Dpods",
+                    None,
+                )
                 .await?;
             let list: Value = serde_json::from_slice(&body)?;
-            let ready = list["items"].as_array().map(|i| i.iter().filter(|p| is_ready(p)).count()).unwrap_or(0);
+            let ready = list["items"]
+                .as_array()
+                .map(|i| i.iter().filter(|p| is_ready(p)).count())
+                .unwrap_or(0);
             if ready >= pods {
                 break started.elapsed();
             }
@@ -248,14 +272,21 @@ pub async fn pods(pods: usize, archive: PathBuf) -> Result<()> {
             ms(percentile(&latencies, 0.99)),
             ms(latencies.last().copied().unwrap_or_default())
         );
-        println!("floor, `ctr run -d` of the same image on the same containerd, {} runs:", floor.len());
+        println!(
+            "floor, `ctr run -d` of the same image on the same containerd, {} runs:",
+            floor.len()
+        );
         println!(
             "  p50 {}  p99 {}  (k1s p50 / floor p50 = {:.2})",
             ms(percentile(&floor, 0.5)),
             ms(percentile(&floor, 0.99)),
             percentile(&latencies, 0.5).as_secs_f64() / percentile(&floor, 0.5).as_secs_f64().max(1e-9)
         );
-        println!("{pods} pods created at once: all created in {}, all Ready in {}", ms(created), ms(all_ready));
+        println!(
+            "{pods} pods created at once: all created in {}, all Ready in {}",
+            ms(created),
+            ms(all_ready)
+        );
         println!(
             "server RSS: idle {} MiB, {pods} pods running {} MiB (+{} MiB), after the burst {} MiB",
             idle_rss / 1024,
