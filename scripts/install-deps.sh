@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages k1s needs to build, run and test.
+# Installs the Debian packages k1s needs to build, run and test:
+#   build:  protobuf-compiler (containerd-client compiles containerd's protobufs)
+#   run:    containerd, runc, containernetworking-plugins (bridge, host-local,
+#           loopback, portmap), iptables, iproute2
+#   tests:  busybox-static and python3 (test images are built from them),
+#           docker-registry (registry pulls against 127.0.0.1), tmux (kubectl exec -it)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-packages=(protobuf-compiler ca-certificates)
+packages=(protobuf-compiler ca-certificates containerd runc containernetworking-plugins iptables iproute2
+  busybox-static python3-minimal libpython3.11-stdlib docker-registry tmux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -49,6 +49,7 @@ kind: Pod
 metadata: {name: liveness}
 spec:
   nodeName: e2e-node
+  terminationGracePeriodSeconds: 2
   containers:
   - name: app
     image: busybox:1.36
@@ -78,6 +79,8 @@ kind: Pod
 metadata: {name: readiness}
 spec:
   nodeName: e2e-node
+  # `sleep` as PID 1 ignores SIGTERM: a liveness kill waits out the grace period.
+  terminationGracePeriodSeconds: 2
   containers:
   - name: exec-gated
     image: busybox:1.36

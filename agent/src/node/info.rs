@@ -80,7 +80,7 @@ impl MachineInfo {
             .and_then(|m| parse_mem_total(&m))
             .unwrap_or(0);
         let ephemeral_storage_bytes = nix::sys::statvfs::statvfs(data_dir)
-            .map(|s| s.blocks() as u64 * s.fragment_size() as u64)
+            .map(|s| s.blocks() * s.fragment_size())
             .unwrap_or(0);
         let kernel_version = nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())

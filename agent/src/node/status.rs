@@ -21,7 +21,7 @@ const MAX_IMAGES: usize = 50;
 /// `status.images`, largest first as the kubelet sorts them.
 pub fn images(list: &[(Vec<String>, u64)]) -> Value {
     let mut sorted: Vec<&(Vec<String>, u64)> = list.iter().filter(|(names, _)| !names.is_empty()).collect();
-    sorted.sort_by(|a, b| b.1.cmp(&a.1));
+    sorted.sort_by_key(|b| std::cmp::Reverse(b.1));
     Value::Array(
         sorted
             .into_iter()
