@@ -212,12 +212,7 @@ fn delete_and_check_gone(server: &Server, pod: &str, container_id: &str) {
     wait_for(
         &format!("{pod}'s container {id} to leave containerd"),
         Duration::from_secs(30),
-        || {
-            server
-                .containerd_containers()
-                .ok()
-                .filter(|c| !c.iter().any(|x| *x == id))
-        },
+        || server.containerd_containers().ok().filter(|c| !c.contains(&id)),
     );
 }
 
