@@ -1,34 +1,9 @@
 //! Text the way the kubelet (a Go program) prints it: `%q` strings, `%v`
 //! durations, `format.Pod`, container field paths.
 
-use std::fmt::Write;
-
 use k8s_openapi::api::core::v1::{Container, Pod};
 
-/// Go's `%q` of a string: double-quoted with Go escapes.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+pub(crate) use k1s_proto::patch::go_quote;
 
 /// Go's `%v` of a `time.Duration` that is a whole number of seconds
 /// (`1s`, `1m30s`, `1h0m0s`).

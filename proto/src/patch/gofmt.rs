@@ -11,6 +11,31 @@ pub fn go_value(v: &Value) -> String {
 }
 
 /// `fmt.Sprintf("%s", v)`: strings as they are, anything else as Go's `%!s(type=value)`.
+/// Go's `%q` / `strconv.Quote` of a string: double-quoted with Go's escapes
+/// (shared by strict-decoding messages, probe and kubelet error texts).
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 pub(crate) fn go_string(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::ResourceInfo;
 
-pub use gofmt::go_value;
+pub use gofmt::{go_quote, go_value};
 pub use json::json_patch;
 pub use merge::merge_patch;
 pub use schema::{schema_for, Field, SchemaRef, Strategy, TypeSchema};
