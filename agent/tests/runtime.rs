@@ -274,6 +274,7 @@ fn container(sb: &Sandbox, image: &ImageInfo, logs: &Path, name: &str, args: &[&
         share_pid: false,
         log_path: logs.join(format!("default_rt-test_{}/{name}/0.log", sb.pod_uid)),
         termination_message_file: None,
+        termination_message_from_logs: false,
         labels: BTreeMap::new(),
     }
 }

@@ -241,6 +241,7 @@ pub async fn build_spec(
         share_pid: spec.and_then(|s| s.share_process_namespace) == Some(true),
         log_path: log_path(&ctx.config, pod, &container.name, attempt),
         termination_message_file,
+        termination_message_from_logs: container.termination_message_policy.as_deref() == Some("FallbackToLogsOnError"),
         labels: BTreeMap::new(),
     })
 }

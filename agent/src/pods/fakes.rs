@@ -258,6 +258,7 @@ impl PodConfig for FakeConfig {
                 share_pid: false,
                 log_path: PathBuf::from(format!("/logs/{}/{attempt}.log", container.name)),
                 termination_message_file: None,
+                termination_message_from_logs: false,
                 labels: Default::default(),
             })
         })

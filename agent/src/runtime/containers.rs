@@ -49,6 +49,29 @@ fn read_capped(path: &Path, max: usize) -> Option<String> {
     Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
+/// The kubelet's log fallback for an empty termination message: the last 80
+/// lines of the container's output, at most 2048 bytes.
+fn log_tail_message(log: &Path) -> String {
+    const MAX_LINES: usize = 80;
+    const MAX_BYTES: usize = 2048;
+    let Ok(bytes) = std::fs::read(log) else {
+        return String::new();
+    };
+    let mut text = Vec::new();
+    for line in bytes.split(|b| *b == b'\n') {
+        if let Some(parsed) = crate::logs::format::parse_line(line) {
+            text.extend_from_slice(parsed.text);
+            if !parsed.partial {
+                text.push(b'\n');
+            }
+        }
+    }
+    let lines: Vec<&[u8]> = text.split_inclusive(|b| *b == b'\n').collect();
+    let tail = lines[lines.len().saturating_sub(MAX_LINES)..].concat();
+    let tail = &tail[tail.len().saturating_sub(MAX_BYTES)..];
+    String::from_utf8_lossy(tail).into_owned()
+}
+
 /// Whether the memory cgroup of a container saw an OOM kill (cgroup v1 `memory.oom_control`
 /// `oom_kill`, or v2 `memory.events` `oom_kill`).
 fn cgroup_oom_killed(cgroups_path: &str) -> bool {
@@ -244,6 +267,12 @@ impl Runtime {
             l.insert(
                 labels::TERMINATION_MESSAGE_PATH.into(),
                 t.to_string_lossy().into_owned(),
+            );
+        }
+        if cs.termination_message_from_logs {
+            l.insert(
+                labels::TERMINATION_MESSAGE_POLICY.into(),
+                "FallbackToLogsOnError".into(),
             );
         }
         if cs.stdin {
@@ -496,10 +525,16 @@ impl Runtime {
             None if exit_code == 0 => "Completed".to_string(),
             None => "Error".to_string(),
         };
-        let message = l
+        let mut message = l
             .get(labels::TERMINATION_MESSAGE_PATH)
             .and_then(|p| read_capped(Path::new(p), MAX_TERMINATION_MESSAGE))
             .unwrap_or_default();
+        let from_logs = l.get(labels::TERMINATION_MESSAGE_POLICY).map(String::as_str) == Some("FallbackToLogsOnError");
+        if message.is_empty() && exit_code != 0 && from_logs {
+            if let Some(log) = l.get(labels::LOG_PATH) {
+                message = log_tail_message(Path::new(log));
+            }
+        }
         let finished = exited_at.unwrap_or_else(Timestamp::now);
         let mut set = HashMap::new();
         set.insert(labels::EXIT_CODE.to_string(), exit_code.to_string());
@@ -744,5 +779,28 @@ impl Runtime {
             out.push(info_from(&ctr, state));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod fallback_tests {
+    use super::log_tail_message;
+
+    #[test]
+    fn log_tail_joins_partials_and_keeps_the_last_80_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.log");
+        let mut log = String::new();
+        for i in 0..100 {
+            log.push_str(&format!("2026-01-01T00:00:00.000000000Z stdout F line {i}\n"));
+        }
+        log.push_str("2026-01-01T00:00:00.000000000Z stderr P fat\n");
+        log.push_str("2026-01-01T00:00:00.000000000Z stderr F al\n");
+        std::fs::write(&path, log).unwrap();
+        let msg = log_tail_message(&path);
+        assert!(msg.ends_with("line 99\nfatal\n"), "{msg}");
+        assert_eq!(msg.lines().count(), 80);
+        assert!(msg.starts_with("line 21\n"), "{msg}");
+        assert_eq!(log_tail_message(&dir.path().join("missing")), "");
     }
 }

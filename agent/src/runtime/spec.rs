@@ -384,6 +384,7 @@ mod tests {
             share_pid: false,
             log_path: "/l/0.log".into(),
             termination_message_file: None,
+            termination_message_from_logs: false,
             labels: Default::default(),
         }
     }

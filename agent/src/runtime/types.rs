@@ -39,6 +39,8 @@ pub mod labels {
     pub const LOG_PATH: &str = "k1s.io/log-path";
     /// Host path of the termination message file, read when the task ends.
     pub const TERMINATION_MESSAGE_PATH: &str = "k1s.io/termination-message-path";
+    /// Set (`FallbackToLogsOnError`) when a failed container's log tail stands in for an empty message.
+    pub const TERMINATION_MESSAGE_POLICY: &str = "k1s.io/termination-message-policy";
     /// `true` when the container was created with a stdin FIFO (`stdin: true`).
     pub const STDIN: &str = "k1s.io/stdin";
     /// `true` when the container has a TTY.
@@ -183,6 +185,8 @@ pub struct ContainerSpec {
     pub log_path: PathBuf,
     /// Host path of the file mounted at `terminationMessagePath`.
     pub termination_message_file: Option<PathBuf>,
+    /// `terminationMessagePolicy: FallbackToLogsOnError`.
+    pub termination_message_from_logs: bool,
     /// Extra labels.
     pub labels: BTreeMap<String, String>,
 }
