@@ -49,9 +49,11 @@ pub async fn cleanup(config: AgentConfig) -> anyhow::Result<()> {
             warn!(pod_uid = %uid, "cannot remove the sandbox: {e:#}");
         }
     }
+    let unmounted = unmount_below(&config.data_dir);
     info!(
         containers = containers.len(),
         sandboxes = sandboxes.len(),
+        unmounted,
         "pods removed"
     );
     if let Some(s) = supervisor {
@@ -59,6 +61,32 @@ pub async fn cleanup(config: AgentConfig) -> anyhow::Result<()> {
     }
     delete_bridge(&config.cni_bridge).await;
     Ok(())
+}
+
+/// Lazily unmounts every mount under `dir` (tmpfs volumes, namespace files),
+/// deepest first; returns how many were unmounted.
+fn unmount_below(dir: &std::path::Path) -> usize {
+    let Ok(dir) = dir.canonicalize() else {
+        return 0;
+    };
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mut points: Vec<std::path::PathBuf> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        // /proc/mounts escapes spaces and the like as octal (\040).
+        .map(|p| std::path::PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(&dir) && *p != dir)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    points.dedup();
+    let mut n = 0;
+    for p in points {
+        match nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) => n += 1,
+            Err(e) => warn!(mount = %p.display(), "cannot unmount: {e}"),
+        }
+    }
+    n
 }
 
 /// Deletes the pod bridge if it exists.
