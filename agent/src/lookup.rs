@@ -44,20 +44,17 @@ impl PodLookup for NodePods {
     fn log_path(&self, container_id: &str) -> BoxFuture<'_, Option<PathBuf>> {
         let id = container_id.to_string();
         Box::pin(async move {
-            let containers = self.runtime.list_containers().await.ok()?;
-            containers.into_iter().find(|c| c.id == id).map(|c| c.log_path)
+            self.runtime.get_container(&id).await.ok().flatten().map(|c| c.log_path)
         })
     }
 
     fn is_running(&self, container_id: &str) -> BoxFuture<'_, bool> {
         let id = container_id.to_string();
         Box::pin(async move {
-            let Ok(containers) = self.runtime.list_containers().await else {
-                return false;
-            };
-            containers
-                .iter()
-                .any(|c| c.id == id && matches!(c.state, ContainerRunState::Running { .. }))
+            matches!(
+                self.runtime.get_container(&id).await,
+                Ok(Some(c)) if matches!(c.state, ContainerRunState::Running { .. })
+            )
         })
     }
 

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use k1s_agent::containerd::Containerd;
+use k1s_e2e::registry::Registry;
 use k1s_agent::images::store::Store;
 use k1s_agent::images::{DockerConfigJson, ImageError, ImageOptions, ImageService, PullPolicy};
 
@@ -188,71 +188,8 @@ async fn import_busybox_list_and_survive_gc() {
     assert!(store.snapshot_exists(&again.chain_id).await.expect("stat"));
 }
 
-/// A `docker-registry` on 127.0.0.1, optionally with htpasswd auth.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
-fn bcrypt(password: &str) -> String {
-    let out = Command::new("/usr/bin/python3.11")
-        .args([
-            "-W",
-            "ignore",
-            "-c",
-            "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
-            password,
-        ])
-        .output()
-        .expect("python3 crypt");
-    String::from_utf8(out.stdout).expect("utf8").trim().to_string()
-}
-
 fn start_registry(auth: Option<(&str, &str)>) -> Registry {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let mut cfg = format!(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-        dir.path().join("data").display()
-    );
-    if let Some((user, pass)) = auth {
-        let hash = bcrypt(pass);
-        assert!(hash.starts_with("$2"), "bcrypt hash: {hash}");
-        std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n")).expect("htpasswd");
-        cfg.push_str(&format!(
-            "auth:\n  htpasswd:\n    realm: k1s-test\n    path: {}\n",
-            dir.path().join("htpasswd").display()
-        ));
-    }
-    std::fs::write(dir.path().join("config.yml"), cfg).expect("config");
-    let child = Command::new("/usr/bin/docker-registry")
-        .arg("serve")
-        .arg(dir.path().join("config.yml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docker-registry starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "registry did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Registry { child, port, _dir: dir }
+    Registry::start(auth).expect("docker-registry on 127.0.0.1")
 }
 
 fn sha256(data: &[u8]) -> String {

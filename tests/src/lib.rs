@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 pub mod images;
+pub mod registry;
 
 /// The `k1s` binary: `$K1S_BIN`, or the one cargo built next to the test binary.
 pub fn k1s_binary() -> PathBuf {

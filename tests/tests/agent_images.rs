@@ -6,11 +6,11 @@
 //! `k1s image ls` and the node's `status.images`.
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use k1s_e2e::registry::Registry;
 use k1s_e2e::{wait_for, Server};
 
 /// An event of a pod, as `kubectl get events -o json` gives it.
@@ -213,71 +213,8 @@ fn k1s_image_ls(data_dir: &Path, quiet: bool) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A `docker-registry` on 127.0.0.1, optionally with htpasswd auth (killed on drop).
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// A bcrypt hash for htpasswd (Python's crypt module; docker-registry accepts only bcrypt).
-fn bcrypt(password: &str) -> String {
-    let out = Command::new("/usr/bin/python3")
-        .args([
-            "-W",
-            "ignore",
-            "-c",
-            "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
-            password,
-        ])
-        .output()
-        .expect("python3 crypt");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 fn start_registry(auth: Option<(&str, &str)>) -> Registry {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let mut cfg = format!(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-        dir.path().join("data").display()
-    );
-    if let Some((user, pass)) = auth {
-        let hash = bcrypt(pass);
-        assert!(hash.starts_with("$2"), "bcrypt hash: {hash:?}");
-        std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n")).expect("htpasswd");
-        cfg.push_str(&format!(
-            "auth:\n  htpasswd:\n    realm: k1s-e2e\n    path: {}\n",
-            dir.path().join("htpasswd").display()
-        ));
-    }
-    std::fs::write(dir.path().join("config.yml"), cfg).expect("registry config");
-    let child = Command::new("/usr/bin/docker-registry")
-        .arg("serve")
-        .arg(dir.path().join("config.yml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docker-registry starts (apt-get install docker-registry)");
-    let reg = Registry { child, port, _dir: dir };
-    wait_for("the registry to listen", Duration::from_secs(30), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    reg
+    Registry::start(auth).expect("docker-registry on 127.0.0.1")
 }
 
 /// The config and the (only) layer of a `docker save` archive.

@@ -731,54 +731,93 @@ impl Runtime {
                 .collect();
         let mut out = Vec::new();
         for ctr in containers {
-            if !ctr.labels.contains_key(labels::POD_UID) {
-                continue;
+            if let Some(info) = self.container_info(&ctr, tasks.get(&ctr.id)).await? {
+                out.push(info);
             }
-            let started = || {
-                ctr.labels
-                    .get(labels::STARTED_AT)
-                    .and_then(|v| v.parse::<Timestamp>().ok())
-            };
-            let state = match tasks.get(&ctr.id) {
-                Some(t) => match TaskStatus::try_from(t.status).unwrap_or(TaskStatus::Unknown) {
-                    TaskStatus::Running | TaskStatus::Paused | TaskStatus::Pausing => {
+        }
+        Ok(out)
+    }
+
+    /// One k1s container by ID with its state (`None` if there is no such container).
+    pub async fn get_container(&self, id: &str) -> anyhow::Result<Option<ContainerInfo>> {
+        let c = &self.inner.containerd;
+        let ctr = match c
+            .containers()
+            .get(c.request(GetContainerRequest { id: id.to_string() }))
+            .await
+        {
+            Ok(r) => r.into_inner().container,
+            Err(e) if is_code(&e, Code::NotFound) => None,
+            Err(e) => return Err(anyhow::anyhow!("cannot get container {id}: {}", e.message())),
+        };
+        let Some(ctr) = ctr else {
+            return Ok(None);
+        };
+        let req = GetRequest {
+            container_id: id.to_string(),
+            exec_id: String::new(),
+        };
+        // Only a missing task means "no task": any other error must not be read as an exit.
+        let task = match c.tasks().get(c.request(req)).await {
+            Ok(r) => r.into_inner().process,
+            Err(e) if is_code(&e, Code::NotFound) => None,
+            Err(e) => return Err(anyhow::anyhow!("cannot get the task of {id}: {}", e.message())),
+        };
+        self.container_info(&ctr, task.as_ref()).await
+    }
+
+    /// The state of `ctr` given its task (if any); `None` for containers that are not k1s's.
+    async fn container_info(
+        &self,
+        ctr: &containerd_client::services::v1::Container,
+        task: Option<&containerd_client::types::v1::Process>,
+    ) -> anyhow::Result<Option<ContainerInfo>> {
+        if !ctr.labels.contains_key(labels::POD_UID) {
+            return Ok(None);
+        }
+        let started = || {
+            ctr.labels
+                .get(labels::STARTED_AT)
+                .and_then(|v| v.parse::<Timestamp>().ok())
+        };
+        let state = match task {
+            Some(t) => match TaskStatus::try_from(t.status).unwrap_or(TaskStatus::Unknown) {
+                TaskStatus::Running | TaskStatus::Paused | TaskStatus::Pausing => {
+                    self.spawn_waiter(&ctr.id);
+                    ContainerRunState::Running {
+                        started_at: started().unwrap_or_else(Timestamp::now),
+                    }
+                }
+                TaskStatus::Stopped => {
+                    let l = self
+                        .record_exit(&ctr.id, t.exit_status, ts_from_proto(t.exited_at))
+                        .await?;
+                    l.as_ref().and_then(exited_state).unwrap_or(ContainerRunState::Created)
+                }
+                _ => {
+                    if ctr.labels.contains_key(labels::STARTED_AT) {
                         self.spawn_waiter(&ctr.id);
                         ContainerRunState::Running {
                             started_at: started().unwrap_or_else(Timestamp::now),
                         }
+                    } else {
+                        ContainerRunState::Created
                     }
-                    TaskStatus::Stopped => {
-                        let l = self
-                            .record_exit(&ctr.id, t.exit_status, ts_from_proto(t.exited_at))
-                            .await?;
-                        l.as_ref().and_then(exited_state).unwrap_or(ContainerRunState::Created)
-                    }
-                    _ => {
-                        if ctr.labels.contains_key(labels::STARTED_AT) {
-                            self.spawn_waiter(&ctr.id);
-                            ContainerRunState::Running {
-                                started_at: started().unwrap_or_else(Timestamp::now),
-                            }
-                        } else {
-                            ContainerRunState::Created
-                        }
-                    }
-                },
-                None => match exited_state(&ctr.labels) {
-                    Some(s) => s,
-                    None if ctr.labels.contains_key(labels::STARTED_AT) => {
-                        // Started, but the task is gone without an exit status (containerd state lost).
-                        let l = self
-                            .record_exit_with(&ctr.id, UNKNOWN_EXIT_CODE, None, Some("Unknown"))
-                            .await?;
-                        l.as_ref().and_then(exited_state).unwrap_or(ContainerRunState::Created)
-                    }
-                    None => ContainerRunState::Created,
-                },
-            };
-            out.push(info_from(&ctr, state));
-        }
-        Ok(out)
+                }
+            },
+            None => match exited_state(&ctr.labels) {
+                Some(s) => s,
+                None if ctr.labels.contains_key(labels::STARTED_AT) => {
+                    // Started, but the task is gone without an exit status (containerd state lost).
+                    let l = self
+                        .record_exit_with(&ctr.id, UNKNOWN_EXIT_CODE, None, Some("Unknown"))
+                        .await?;
+                    l.as_ref().and_then(exited_state).unwrap_or(ContainerRunState::Created)
+                }
+                None => ContainerRunState::Created,
+            },
+        };
+        Ok(Some(info_from(ctr, state)))
     }
 }
 

@@ -2,9 +2,12 @@
 //! informers, work queues and level-triggered reconcilers (`runtime`).
 //! Each reaches the API through the in-process client, never the store.
 
+pub mod controller_ref;
 pub mod event_ttl;
 pub mod garbage_collector;
 pub mod namespace;
+pub mod per_namespace;
+pub mod podutil;
 pub mod root_ca;
 pub mod runtime;
 pub mod serviceaccount;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::resource;
+use super::{per_namespace, resource};
 use super::runtime::{Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
 use crate::api::Api;
 use crate::client::Client;
@@ -29,14 +29,7 @@ pub fn spawn(api: Arc<Api>, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     };
     let client = Client::for_controller(api, NAME);
     let queue: WorkQueue<String> = WorkQueue::new(QueueConfig::default());
-    let q = queue.clone();
-    let namespaces = Informer::new(client.clone(), resource("", "namespaces")).on_change(move |change| {
-        if let Change::Applied { new, .. } = change {
-            if let Some(name) = new.name() {
-                q.add(name.to_string());
-            }
-        }
-    });
+    let namespaces = per_namespace::namespace_informer(client.clone(), queue.clone());
     let q = queue.clone();
     let config_maps = Informer::new(client.clone(), resource("", "configmaps"))
         .metadata_only()
@@ -58,13 +51,7 @@ pub fn spawn(api: Arc<Api>, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let controller = Controller::new(NAME, reconciler, queue)
         .informers(vec![namespaces, config_maps])
         .workers(1)
-        .resync(Duration::from_secs(300), move || {
-            ns_cache
-                .list()
-                .iter()
-                .filter_map(|ns| ns.name().map(String::from))
-                .collect()
-        });
+        .resync(Duration::from_secs(300), per_namespace::all_names(ns_cache));
     tokio::spawn(controller.run(shutdown))
 }
 
@@ -78,10 +65,7 @@ impl Reconciler for Publisher {
     type Key = String;
 
     async fn reconcile(&self, namespace: &String) -> anyhow::Result<Action> {
-        let Some(ns) = self.namespaces.get(None, namespace) else {
-            return Ok(Action::Done);
-        };
-        if ns.deletion_timestamp().is_some() || ns["status"]["phase"] == "Terminating" {
+        if per_namespace::active(&self.namespaces, namespace).is_none() {
             return Ok(Action::Done);
         }
         let cms = resource("", "configmaps");

@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::resource;
+use super::{per_namespace, resource};
 use super::runtime::{Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
 use crate::api::Api;
 use crate::client::Client;
@@ -42,14 +42,7 @@ impl Default for Config {
 pub fn spawn(api: Arc<Api>, config: Config, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let client = Client::for_controller(api, NAME);
     let queue: WorkQueue<String> = WorkQueue::new(QueueConfig::default());
-    let q = queue.clone();
-    let namespaces = Informer::new(client.clone(), resource("", "namespaces")).on_change(move |change| {
-        if let Change::Applied { new, .. } = change {
-            if let Some(name) = new.name() {
-                q.add(name.to_string());
-            }
-        }
-    });
+    let namespaces = per_namespace::namespace_informer(client.clone(), queue.clone());
     let q = queue.clone();
     let accounts = Informer::new(client.clone(), resource("", "serviceaccounts"))
         .metadata_only()
@@ -69,13 +62,7 @@ pub fn spawn(api: Arc<Api>, config: Config, shutdown: watch::Receiver<bool>) -> 
     let controller = Controller::new(NAME, reconciler, queue)
         .informers(vec![namespaces, accounts])
         .workers(config.workers)
-        .resync(config.resync, move || {
-            ns_cache
-                .list()
-                .iter()
-                .filter_map(|ns| ns.name().map(String::from))
-                .collect()
-        });
+        .resync(config.resync, per_namespace::all_names(ns_cache));
     tokio::spawn(controller.run(shutdown))
 }
 
@@ -89,11 +76,7 @@ impl Reconciler for ServiceAccounts {
     type Key = String;
 
     async fn reconcile(&self, namespace: &String) -> anyhow::Result<Action> {
-        let Some(ns) = self.namespaces.get(None, namespace) else {
-            return Ok(Action::Done);
-        };
-        // Nothing is created in a namespace that is going away.
-        if ns.deletion_timestamp().is_some() || ns["status"]["phase"] == "Terminating" {
+        if per_namespace::active(&self.namespaces, namespace).is_none() {
             return Ok(Action::Done);
         }
         if self.accounts.get(Some(namespace), DEFAULT_SERVICE_ACCOUNT).is_some() {

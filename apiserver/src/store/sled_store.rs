@@ -139,13 +139,12 @@ impl SledStore {
             StoreError::Backend(format!("cannot {what} the store in {}: {e}", path.display()))
         };
         std::fs::create_dir_all(path).map_err(|e| context("create the directory of", &e))?;
-        let db = sled::Config::new()
+        let sled_config = sled::Config::new()
             .path(path)
             .cache_capacity(config.cache_capacity)
             // The flusher thread flushes; sled's periodic flush would only add writes.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| context("open", &e))?;
+            .flush_every_ms(None);
+        let db = open_waiting_for_lock(&sled_config).map_err(|e| context("open", &e))?;
         let file = File::open(path.join("db")).map_err(|e| context("open the data file of", &e))?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| context("open", &e));
         let (revisions, index, meta) = (tree("revisions")?, tree("index")?, tree("meta")?);
@@ -207,6 +206,24 @@ impl SledStore {
         let (revision, object) = self.inner.submit(&key, op)?;
         self.inner.wait_durable(revision).await?;
         Ok(Arc::unwrap_or_clone(object))
+    }
+}
+
+/// How long an open waits for the file lock of a store that is still closing.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens the database, waiting briefly while another handle of the same
+/// directory (a store just closed, whose background threads still hold
+/// sled's file lock) lets go of it.
+fn open_waiting_for_lock(config: &sled::Config) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 

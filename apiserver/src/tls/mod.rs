@@ -6,6 +6,7 @@
 mod check;
 mod config;
 pub(crate) mod files;
+mod insecure;
 mod issue;
 mod kubelet;
 mod names;
@@ -20,6 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing::info;
 
 pub use config::{client_config, server_config};
+pub use insecure::{insecure_client_config, AnyServerCert};
 pub use issue::{ADMIN_GROUP, ADMIN_USER, CA_COMMON_NAME};
 pub use kubelet::{kubelet_client_config, kubelet_server_config, KUBELET_CLIENT_GROUP, KUBELET_CLIENT_USER};
 pub use names::{SubjectNames, KUBERNETES_SERVICE_IP};
