@@ -355,12 +355,20 @@ impl Informer {
         Ok((items, rv.unwrap_or_else(|| "0".into())))
     }
 
-    fn shape(&self, obj: Value) -> Value {
+    /// What the cache keeps of an object: its metadata only, or all of it
+    /// with `apiVersion`/`kind` (list items come without them) so that owner
+    /// references and events can be made from any cached object.
+    fn shape(&self, mut obj: Value) -> Value {
         if self.metadata_only {
-            json!({"metadata": obj.get("metadata").cloned().unwrap_or(Value::Null)})
-        } else {
-            obj
+            return json!({"metadata": obj.get("metadata").cloned().unwrap_or(Value::Null)});
         }
+        if let Some(m) = obj.as_object_mut() {
+            if !m.contains_key("kind") {
+                m.insert("apiVersion".into(), json!(self.info.api_version()));
+                m.insert("kind".into(), json!(self.info.kind));
+            }
+        }
+        obj
     }
 
     /// Replaces the cache with a fresh list, telling handlers what differs.
@@ -479,6 +487,12 @@ mod tests {
         let (cache, seen) = start(&env);
         eventually("synced", || async { cache.is_synced() }).await;
         assert_eq!(cache.len(), 3);
+        let listed = cache.get(Some("default"), "a").unwrap();
+        assert_eq!(
+            (&listed["apiVersion"], &listed["kind"]),
+            (&json!("v1"), &json!("ConfigMap")),
+            "typed from a list"
+        );
         env.client()
             .create(cms, Some("default"), &configmap("d"))
             .await
