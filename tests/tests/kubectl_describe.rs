@@ -179,7 +179,8 @@ fn assert_describe(server: &Server, args: &[&str], want: &str) {
 
 #[test]
 fn describe_matches_kubernetes_for_everyday_kinds() {
-    let server = Server::start().expect("server starts");
+    // The Deployment is described as created, before any controller acted on it.
+    let server = Server::start_with_args(&[k1s_e2e::NO_WORKLOAD_CONTROLLERS]).expect("server starts");
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(OBJECTS));
     server.kubectl_ok(&["create", "serviceaccount", "reader", "-n", "shop"]);
     // Created, not applied: kubectl's PriorityClass describer prints annotations raw,
@@ -436,7 +437,8 @@ Events:              <none>
 
 #[test]
 fn describe_shows_the_events_of_the_object_only() {
-    let server = Server::start().expect("server starts");
+    // The events are written by hand: no deployment controller adds its own.
+    let server = Server::start_with_args(&[k1s_e2e::NO_WORKLOAD_CONTROLLERS]).expect("server starts");
     server.kubectl_ok(&["create", "deployment", "web", "--image=busybox:1.36"]);
     server.kubectl_ok(&["create", "deployment", "other", "--image=busybox:1.36"]);
     let uid = server.kubectl_ok(&["get", "deployment", "web", "-o", "jsonpath={.metadata.uid}"]);

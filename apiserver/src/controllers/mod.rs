@@ -3,6 +3,7 @@
 //! Each reaches the API through the in-process client, never the store.
 
 pub mod controller_ref;
+pub mod deployment;
 pub mod event_ttl;
 pub mod expectations;
 pub mod garbage_collector;
@@ -55,6 +56,7 @@ pub const NAMES: &[&str] = &[
     serviceaccount::NAME,
     root_ca::NAME,
     replicaset::NAME,
+    deployment::NAME,
     event_ttl::NAME,
 ];
 
@@ -106,6 +108,9 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     start(root_ca::NAME, &|| root_ca::spawn(a.clone(), s.clone()));
     start(replicaset::NAME, &|| {
         replicaset::spawn(a.clone(), replicaset::Config::default(), s.clone())
+    });
+    start(deployment::NAME, &|| {
+        deployment::spawn(a.clone(), deployment::Config::default(), s.clone())
     });
     start(event_ttl::NAME, &|| {
         event_ttl::spawn(a.clone(), event_ttl::Config::default(), s.clone())
