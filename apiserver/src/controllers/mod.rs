@@ -5,6 +5,7 @@
 pub mod controller_ref;
 pub mod event_ttl;
 pub mod garbage_collector;
+pub mod history;
 pub mod namespace;
 pub mod per_namespace;
 pub mod podutil;

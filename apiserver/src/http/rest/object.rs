@@ -72,11 +72,15 @@ pub fn check_namespace(api: &Api, info: &ResourceInfo, namespace: &str, name: &s
         .ok_or_else(|| ApiError::not_found(ns_info, namespace))?;
     let terminating = ns.deletion_timestamp().is_some() || ns["status"]["phase"] == "Terminating";
     if terminating {
-        return Err(ApiError::forbidden(
-            info,
-            name,
-            &format!("unable to create new content in namespace {namespace} because it is being terminated"),
-        ));
+        let message = format!("unable to create new content in namespace {namespace} because it is being terminated");
+        let mut err = ApiError::forbidden(info, name, &message);
+        // As the NamespaceLifecycle admission plugin says it, so controllers can tell.
+        err.causes.push(k1s_proto::status::Cause {
+            reason: k1s_proto::status::NAMESPACE_TERMINATING_CAUSE.into(),
+            message,
+            field: "metadata.namespace".into(),
+        });
+        return Err(err);
     }
     Ok(())
 }
