@@ -62,11 +62,15 @@ pub fn spawn(api: Arc<Api>, config: Config, shutdown: watch::Receiver<bool>) -> 
     let services = service_informer(client.clone(), queue.clone());
     let pods = pod_informer(client.clone(), services.cache(), queue.clone());
     let q = queue.clone();
+    let written = Arc::new(WrittenVersions::default());
+    let w = written.clone();
     let endpoints = Informer::new(client.clone(), resource("", "endpoints")).on_change(move |change| {
         // A deleted Endpoints object of a live Service is put back.
         if let Change::Deleted(ep) = change {
             if let Some(name) = ep.name() {
-                q.add(cache_key(ep.namespace(), name));
+                let key = cache_key(ep.namespace(), name);
+                w.forget(&key);
+                q.add(key);
             }
         }
     });
@@ -77,7 +81,7 @@ pub fn spawn(api: Arc<Api>, config: Config, shutdown: watch::Receiver<bool>) -> 
         endpoints: endpoints.cache(),
         events: EventRecorder::spawn(client, EventSource::controller(NAME)),
         triggers: TriggerTimes::default(),
-        written: WrittenVersions::default(),
+        written,
     });
     let leftovers = check_leftovers(endpoints.cache(), queue.clone(), shutdown.clone());
     let controller = Controller::new(NAME, reconciler, queue)
@@ -165,7 +169,7 @@ struct EndpointsController {
     endpoints: Cache,
     events: EventRecorder,
     triggers: TriggerTimes,
-    written: WrittenVersions,
+    written: Arc<WrittenVersions>,
 }
 
 impl Reconciler for EndpointsController {
@@ -471,4 +475,191 @@ pub fn truncate(subsets: &mut [Value]) -> bool {
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controllers::testing::{eventually, TestEnv};
+
+    fn pod(name: &str, ip: &str, ready: bool, http_port: i64) -> Arc<Value> {
+        Arc::new(json!({
+            "metadata": {"name": name, "namespace": "d", "uid": format!("uid-{name}"), "labels": {"app": "web"}},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "ports": [{"name": "http", "containerPort": http_port, "protocol": "TCP"}]}]},
+            "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]}}))
+    }
+
+    fn service(spec: Value) -> Value {
+        let mut s = json!({"metadata": {"name": "web", "namespace": "d"},
+            "spec": {"selector": {"app": "web"}, "clusterIP": "10.43.0.9",
+                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}});
+        for (k, v) in spec.as_object().unwrap() {
+            s["spec"][k] = v.clone();
+        }
+        s
+    }
+
+    fn address(name: &str, ip: &str) -> Value {
+        json!({"ip": ip, "nodeName": "n1", "targetRef": {"kind": "Pod", "namespace": "d", "name": name, "uid": format!("uid-{name}")}})
+    }
+
+    #[test]
+    fn subsets_split_ready_and_named_ports() {
+        let mut terminating = (*pod("c", "10.42.0.3", true, 8080)).clone();
+        terminating["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        let pods = vec![
+            pod("b", "10.42.0.2", false, 8080),
+            pod("a", "10.42.0.1", true, 8080),
+            Arc::new(terminating),
+            pod("d", "10.42.0.4", true, 9090),
+        ];
+        let http = |port: i64| json!([{"name": "http", "port": port, "protocol": "TCP"}]);
+        assert_eq!(
+            desired_subsets(&service(json!({})), &pods),
+            vec![
+                json!({"addresses": [address("a", "10.42.0.1")], "notReadyAddresses": [address("b", "10.42.0.2")], "ports": http(8080)}),
+                json!({"addresses": [address("d", "10.42.0.4")], "ports": http(9090)}),
+            ]
+        );
+        // Everything published: not-ready and terminating pods count as addresses.
+        assert_eq!(
+            desired_subsets(&service(json!({"publishNotReadyAddresses": true})), &pods),
+            vec![
+                json!({"addresses": [address("a", "10.42.0.1"), address("b", "10.42.0.2"), address("c", "10.42.0.3")], "ports": http(8080)}),
+                json!({"addresses": [address("d", "10.42.0.4")], "ports": http(9090)}),
+            ]
+        );
+    }
+
+    #[test]
+    fn headless_services_and_hostnames() {
+        let mut web0 = (*pod("web-0", "10.42.0.7", true, 80)).clone();
+        web0["spec"]["hostname"] = json!("web-0");
+        web0["spec"]["subdomain"] = json!("web");
+        let pods = vec![Arc::new(web0)];
+        let mut with_host = address("web-0", "10.42.0.7");
+        with_host["hostname"] = json!("web-0");
+        let headless = service(json!({"clusterIP": "None", "ports": []}));
+        assert_eq!(desired_subsets(&headless, &pods), vec![json!({"addresses": [with_host.clone()]})]);
+        // A Service with a cluster IP and no ports has no endpoints.
+        assert!(desired_subsets(&service(json!({"ports": []})), &pods).is_empty());
+        // Numbers as target ports; several ports share one subset.
+        let two = service(json!({"ports": [
+            {"name": "b", "port": 81, "targetPort": 8081, "protocol": "TCP"},
+            {"name": "a", "port": 80, "targetPort": 8080, "protocol": "TCP", "appProtocol": "http"}]}));
+        assert_eq!(
+            desired_subsets(&two, &pods),
+            vec![json!({"addresses": [with_host], "ports": [
+                {"name": "a", "port": 8080, "protocol": "TCP", "appProtocol": "http"},
+                {"name": "b", "port": 8081, "protocol": "TCP"}]})]
+        );
+    }
+
+    #[test]
+    fn truncation_keeps_proportions() {
+        let addrs = |n: usize| Value::Array((0..n).map(|i| json!({"ip": format!("10.0.{}.{}", i / 250, i % 250)})).collect());
+        let count = |s: &[Value], l: &str| s.iter().map(|x| x[l].as_array().map_or(0, Vec::len)).collect::<Vec<_>>();
+        // (ready per subset, not ready per subset) → (ready kept, not ready kept)
+        let cases: Vec<((Vec<usize>, Vec<usize>), Option<(Vec<usize>, Vec<usize>)>)> = vec![
+            ((vec![500], vec![500]), None),
+            ((vec![1200], vec![10]), Some((vec![1000], vec![0]))),
+            ((vec![300, 300], vec![300, 300]), Some((vec![300, 300], vec![200, 200]))),
+            ((vec![900, 300], vec![0, 0]), Some((vec![750, 250], vec![0, 0]))),
+            ((vec![100, 100, 100], vec![1, 999, 0]), Some((vec![100, 100, 100], vec![1, 699, 0]))),
+        ];
+        for ((ready, not_ready), want) in cases {
+            let mut subsets: Vec<Value> = ready
+                .iter()
+                .zip(&not_ready)
+                .map(|(r, n)| json!({"addresses": addrs(*r), "notReadyAddresses": addrs(*n)}))
+                .collect();
+            let cut = truncate(&mut subsets);
+            match want {
+                None => assert!(!cut),
+                Some((r, n)) => {
+                    assert!(cut);
+                    assert_eq!(count(&subsets, "addresses"), r, "{ready:?} {not_ready:?}");
+                    assert_eq!(count(&subsets, "notReadyAddresses"), n, "{ready:?} {not_ready:?}");
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn endpoints_follow_services_and_pods() {
+        let env = TestEnv::new().await;
+        let c = env.client();
+        let (svcs, pods, eps) = (resource("", "services"), resource("", "pods"), resource("", "endpoints"));
+        // Left over from a Service deleted while the controller was down.
+        c.create(eps, Some("default"), &json!({"metadata": {"name": "ghost"}}))
+            .await
+            .unwrap();
+        // A Service without selector keeps its hand-made Endpoints.
+        c.create(svcs, Some("default"), &json!({"metadata": {"name": "manual"}, "spec": {"ports": [{"port": 80}]}}))
+            .await
+            .unwrap();
+        let manual = json!({"metadata": {"name": "manual"}, "subsets": [{"addresses": [{"ip": "192.168.1.1"}], "ports": [{"port": 80, "protocol": "TCP"}]}]});
+        c.create(eps, Some("default"), &manual).await.unwrap();
+
+        env.keep(spawn(env.api.clone(), Config::default(), env.shutdown()));
+        eventually("leftover deleted", || async {
+            c.get(eps, Some("default"), "ghost").await.is_err_and(|e| e.is_not_found())
+        })
+        .await;
+
+        c.create(svcs, Some("default"), &json!({"metadata": {"name": "web", "labels": {"tier": "fe"}},
+            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}))
+            .await
+            .unwrap();
+        for (name, port) in [("p1", 8080), ("p2", 9090)] {
+            c.create(pods, Some("default"), &json!({"metadata": {"name": name, "labels": {"app": "web"}},
+                "spec": {"nodeName": "test-node", "containers": [{"name": "c", "image": "i", "ports": [{"name": "http", "containerPort": port}]}]}}))
+                .await
+                .unwrap();
+        }
+        env.set_pod_status("default", "p1", "Running", Some("10.42.0.11"), true, "2026-01-01T00:00:05Z").await;
+        env.set_pod_status("default", "p2", "Running", Some("10.42.0.12"), false, "2026-01-01T00:00:06Z").await;
+        let get = || async { c.get(eps, Some("default"), "web").await.ok() };
+        eventually("ready and not-ready addresses", || async {
+            get().await.is_some_and(|ep| {
+                ep["subsets"].as_array().map_or(0, Vec::len) == 2
+                    && ep["subsets"][0]["addresses"][0]["ip"] == "10.42.0.11"
+                    && ep["subsets"][0]["ports"][0]["port"] == 8080
+                    && ep["subsets"][1]["notReadyAddresses"][0]["ip"] == "10.42.0.12"
+                    && ep["subsets"][1]["ports"][0]["port"] == 9090
+            })
+        })
+        .await;
+        let ep = get().await.unwrap();
+        assert_eq!(ep["metadata"]["labels"], json!({"tier": "fe"}));
+        assert!(ep["metadata"]["annotations"][LAST_CHANGE_TRIGGER_TIME].is_string());
+        assert_eq!(ep["subsets"][0]["addresses"][0]["targetRef"]["name"], "p1");
+        assert_eq!(ep["subsets"][0]["addresses"][0]["nodeName"], "test-node");
+
+        // p2 turns ready: both are addresses; p1 is deleted: only p2 remains.
+        env.set_pod_status("default", "p2", "Running", Some("10.42.0.12"), true, "2026-01-01T00:00:09Z").await;
+        eventually("p2 ready", || async {
+            get().await.is_some_and(|ep| ep["subsets"][1]["addresses"][0]["ip"] == "10.42.0.12")
+        })
+        .await;
+        let ep = get().await.unwrap();
+        assert_eq!(ep["metadata"]["annotations"][LAST_CHANGE_TRIGGER_TIME], "2026-01-01T00:00:09Z");
+        c.delete(pods, Some("default"), "p1", &json!({"gracePeriodSeconds": 0}))
+            .await
+            .unwrap();
+        eventually("p1 gone", || async {
+            get().await.is_some_and(|ep| {
+                ep["subsets"].as_array().map_or(0, Vec::len) == 1 && ep["subsets"][0]["addresses"][0]["ip"] == "10.42.0.12"
+            })
+        })
+        .await;
+
+        // Deleted Endpoints come back; a deleted Service takes them along.
+        c.delete(eps, Some("default"), "web", &Value::Null).await.unwrap();
+        eventually("recreated", || async { get().await.is_some() }).await;
+        c.delete(svcs, Some("default"), "web", &Value::Null).await.unwrap();
+        eventually("deleted with the Service", || async { get().await.is_none() }).await;
+        assert_eq!(c.get(eps, Some("default"), "manual").await.unwrap()["subsets"], manual["subsets"]);
+    }
 }

@@ -242,7 +242,8 @@ impl TriggerTimes {
 /// Remembers the resourceVersion of what a controller last wrote per object,
 /// so a cache still showing an older version (or no object after a create,
 /// or an object after a delete) is recognised as stale and the sync retried
-/// (the stale-endpoints tracker).
+/// (the stale-endpoints tracker). An informer forgets a key when it sees the
+/// object deleted, so a deletion by someone else is not taken for staleness.
 #[derive(Debug, Default)]
 pub struct WrittenVersions {
     written: Mutex<HashMap<String, Option<u64>>>,

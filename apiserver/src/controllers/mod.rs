@@ -3,6 +3,8 @@
 //! Each reaches the API through the in-process client, never the store.
 
 pub mod controller_ref;
+pub mod endpoints;
+pub mod endpointutil;
 pub mod event_ttl;
 pub mod garbage_collector;
 pub mod history;
