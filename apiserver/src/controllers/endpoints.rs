@@ -153,7 +153,10 @@ async fn check_leftovers(endpoints: Cache, queue: WorkQueue<String>, mut shutdow
     }
     for ep in endpoints.list() {
         // Leader-election records live in Endpoints without a Service.
-        if ep.annotations().is_some_and(|a| a.contains_key("control-plane.alpha.kubernetes.io/leader")) {
+        if ep
+            .annotations()
+            .is_some_and(|a| a.contains_key("control-plane.alpha.kubernetes.io/leader"))
+        {
             continue;
         }
         if let Some(name) = ep.name() {
@@ -213,9 +216,15 @@ impl Reconciler for EndpointsController {
             Err(e) if current.is_none() && e.has_cause(NAMESPACE_TERMINATING_CAUSE) => Ok(Action::Done),
             Err(e) => {
                 let msg = if current.is_none() {
-                    ("FailedToCreateEndpoint", format!("Failed to create endpoint for service {key}: {e}"))
+                    (
+                        "FailedToCreateEndpoint",
+                        format!("Failed to create endpoint for service {key}: {e}"),
+                    )
                 } else {
-                    ("FailedToUpdateEndpoint", format!("Failed to update endpoint {key}: {e}"))
+                    (
+                        "FailedToUpdateEndpoint",
+                        format!("Failed to update endpoint {key}: {e}"),
+                    )
                 };
                 self.events.event(&desired, events::WARNING, msg.0, msg.1);
                 Err(e).with_context(|| format!("writing Endpoints {key}"))
@@ -250,10 +259,7 @@ fn up_to_date(current: &Value, service: &Value, subsets: &[Value]) -> bool {
     let service_labels = service.labels().cloned().unwrap_or_default();
     let current_subsets = strip_target_versions(current["subsets"].as_array().cloned().unwrap_or_default());
     let count: usize = subsets.iter().map(address_count).sum();
-    let capacity_ok = count <= MAX_CAPACITY
-        && !current
-            .annotations()
-            .is_some_and(|a| a.contains_key(OVER_CAPACITY));
+    let capacity_ok = count <= MAX_CAPACITY && !current.annotations().is_some_and(|a| a.contains_key(OVER_CAPACITY));
     current_subsets == subsets && labels == service_labels && capacity_ok
 }
 
@@ -461,7 +467,11 @@ pub fn truncate(subsets: &mut [Value]) -> bool {
     };
     let mut can_add = max;
     for s in subsets.iter_mut() {
-        let list = if truncate_ready { "addresses" } else { "notReadyAddresses" };
+        let list = if truncate_ready {
+            "addresses"
+        } else {
+            "notReadyAddresses"
+        };
         let in_subset = count(s, list);
         let share = (in_subset * max).div_ceil(total.max(1)).min(can_add);
         if let Some(a) = s[list].as_array_mut() {
@@ -541,7 +551,10 @@ mod tests {
         let mut with_host = address("web-0", "10.42.0.7");
         with_host["hostname"] = json!("web-0");
         let headless = service(json!({"clusterIP": "None", "ports": []}));
-        assert_eq!(desired_subsets(&headless, &pods), vec![json!({"addresses": [with_host.clone()]})]);
+        assert_eq!(
+            desired_subsets(&headless, &pods),
+            vec![json!({"addresses": [with_host.clone()]})]
+        );
         // A Service with a cluster IP and no ports has no endpoints.
         assert!(desired_subsets(&service(json!({"ports": []})), &pods).is_empty());
         // Numbers as target ports; several ports share one subset.
@@ -558,15 +571,29 @@ mod tests {
 
     #[test]
     fn truncation_keeps_proportions() {
-        let addrs = |n: usize| Value::Array((0..n).map(|i| json!({"ip": format!("10.0.{}.{}", i / 250, i % 250)})).collect());
-        let count = |s: &[Value], l: &str| s.iter().map(|x| x[l].as_array().map_or(0, Vec::len)).collect::<Vec<_>>();
+        let addrs = |n: usize| {
+            Value::Array(
+                (0..n)
+                    .map(|i| json!({"ip": format!("10.0.{}.{}", i / 250, i % 250)}))
+                    .collect(),
+            )
+        };
+        let count = |s: &[Value], l: &str| {
+            s.iter()
+                .map(|x| x[l].as_array().map_or(0, Vec::len))
+                .collect::<Vec<_>>()
+        };
         // (ready per subset, not ready per subset) → (ready kept, not ready kept)
-        let cases: Vec<((Vec<usize>, Vec<usize>), Option<(Vec<usize>, Vec<usize>)>)> = vec![
+        type Counts = (Vec<usize>, Vec<usize>);
+        let cases: Vec<(Counts, Option<Counts>)> = vec![
             ((vec![500], vec![500]), None),
             ((vec![1200], vec![10]), Some((vec![1000], vec![0]))),
             ((vec![300, 300], vec![300, 300]), Some((vec![300, 300], vec![200, 200]))),
             ((vec![900, 300], vec![0, 0]), Some((vec![750, 250], vec![0, 0]))),
-            ((vec![100, 100, 100], vec![1, 999, 0]), Some((vec![100, 100, 100], vec![1, 699, 0]))),
+            (
+                (vec![100, 100, 100], vec![1, 999, 0]),
+                Some((vec![100, 100, 100], vec![1, 699, 0])),
+            ),
         ];
         for ((ready, not_ready), want) in cases {
             let mut subsets: Vec<Value> = ready
@@ -590,36 +617,66 @@ mod tests {
     async fn endpoints_follow_services_and_pods() {
         let env = TestEnv::new().await;
         let c = env.client();
-        let (svcs, pods, eps) = (resource("", "services"), resource("", "pods"), resource("", "endpoints"));
+        let (svcs, pods, eps) = (
+            resource("", "services"),
+            resource("", "pods"),
+            resource("", "endpoints"),
+        );
         // Left over from a Service deleted while the controller was down.
         c.create(eps, Some("default"), &json!({"metadata": {"name": "ghost"}}))
             .await
             .unwrap();
         // A Service without selector keeps its hand-made Endpoints.
-        c.create(svcs, Some("default"), &json!({"metadata": {"name": "manual"}, "spec": {"ports": [{"port": 80}]}}))
-            .await
-            .unwrap();
+        c.create(
+            svcs,
+            Some("default"),
+            &json!({"metadata": {"name": "manual"}, "spec": {"ports": [{"port": 80}]}}),
+        )
+        .await
+        .unwrap();
         let manual = json!({"metadata": {"name": "manual"}, "subsets": [{"addresses": [{"ip": "192.168.1.1"}], "ports": [{"port": 80, "protocol": "TCP"}]}]});
         c.create(eps, Some("default"), &manual).await.unwrap();
 
         env.keep(spawn(env.api.clone(), Config::default(), env.shutdown()));
         eventually("leftover deleted", || async {
-            c.get(eps, Some("default"), "ghost").await.is_err_and(|e| e.is_not_found())
+            c.get(eps, Some("default"), "ghost")
+                .await
+                .is_err_and(|e| e.is_not_found())
         })
         .await;
 
-        c.create(svcs, Some("default"), &json!({"metadata": {"name": "web", "labels": {"tier": "fe"}},
-            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}))
-            .await
-            .unwrap();
+        c.create(
+            svcs,
+            Some("default"),
+            &json!({"metadata": {"name": "web", "labels": {"tier": "fe"}},
+            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}),
+        )
+        .await
+        .unwrap();
         for (name, port) in [("p1", 8080), ("p2", 9090)] {
             c.create(pods, Some("default"), &json!({"metadata": {"name": name, "labels": {"app": "web"}},
                 "spec": {"nodeName": "test-node", "containers": [{"name": "c", "image": "i", "ports": [{"name": "http", "containerPort": port}]}]}}))
                 .await
                 .unwrap();
         }
-        env.set_pod_status("default", "p1", "Running", Some("10.42.0.11"), true, "2026-01-01T00:00:05Z").await;
-        env.set_pod_status("default", "p2", "Running", Some("10.42.0.12"), false, "2026-01-01T00:00:06Z").await;
+        env.set_pod_status(
+            "default",
+            "p1",
+            "Running",
+            Some("10.42.0.11"),
+            true,
+            "2026-01-01T00:00:05Z",
+        )
+        .await;
+        env.set_pod_status(
+            "default",
+            "p2",
+            "Running",
+            Some("10.42.0.12"),
+            false,
+            "2026-01-01T00:00:06Z",
+        )
+        .await;
         let get = || async { c.get(eps, Some("default"), "web").await.ok() };
         eventually("ready and not-ready addresses", || async {
             get().await.is_some_and(|ep| {
@@ -638,19 +695,33 @@ mod tests {
         assert_eq!(ep["subsets"][0]["addresses"][0]["nodeName"], "test-node");
 
         // p2 turns ready: both are addresses; p1 is deleted: only p2 remains.
-        env.set_pod_status("default", "p2", "Running", Some("10.42.0.12"), true, "2026-01-01T00:00:09Z").await;
+        env.set_pod_status(
+            "default",
+            "p2",
+            "Running",
+            Some("10.42.0.12"),
+            true,
+            "2026-01-01T00:00:09Z",
+        )
+        .await;
         eventually("p2 ready", || async {
-            get().await.is_some_and(|ep| ep["subsets"][1]["addresses"][0]["ip"] == "10.42.0.12")
+            get()
+                .await
+                .is_some_and(|ep| ep["subsets"][1]["addresses"][0]["ip"] == "10.42.0.12")
         })
         .await;
         let ep = get().await.unwrap();
-        assert_eq!(ep["metadata"]["annotations"][LAST_CHANGE_TRIGGER_TIME], "2026-01-01T00:00:09Z");
+        assert_eq!(
+            ep["metadata"]["annotations"][LAST_CHANGE_TRIGGER_TIME],
+            "2026-01-01T00:00:09Z"
+        );
         c.delete(pods, Some("default"), "p1", &json!({"gracePeriodSeconds": 0}))
             .await
             .unwrap();
         eventually("p1 gone", || async {
             get().await.is_some_and(|ep| {
-                ep["subsets"].as_array().map_or(0, Vec::len) == 1 && ep["subsets"][0]["addresses"][0]["ip"] == "10.42.0.12"
+                ep["subsets"].as_array().map_or(0, Vec::len) == 1
+                    && ep["subsets"][0]["addresses"][0]["ip"] == "10.42.0.12"
             })
         })
         .await;
@@ -660,6 +731,9 @@ mod tests {
         eventually("recreated", || async { get().await.is_some() }).await;
         c.delete(svcs, Some("default"), "web", &Value::Null).await.unwrap();
         eventually("deleted with the Service", || async { get().await.is_none() }).await;
-        assert_eq!(c.get(eps, Some("default"), "manual").await.unwrap()["subsets"], manual["subsets"]);
+        assert_eq!(
+            c.get(eps, Some("default"), "manual").await.unwrap()["subsets"],
+            manual["subsets"]
+        );
     }
 }

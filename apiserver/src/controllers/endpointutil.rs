@@ -328,7 +328,10 @@ mod tests {
         let mut sidecar = p.clone();
         sidecar["spec"]["initContainers"] = json!([{"name": "s", "restartPolicy": "Always",
             "ports": [{"name": "metrics", "containerPort": 9090}]}]);
-        assert_eq!(find_port(&sidecar, &json!({"port": 1, "targetPort": "metrics"})), Some(9090));
+        assert_eq!(
+            find_port(&sidecar, &json!({"port": 1, "targetPort": "metrics"})),
+            Some(9090)
+        );
     }
 
     #[test]
@@ -374,14 +377,23 @@ mod tests {
 
         assert_eq!(services_of_pod(&cache, &old), keys(&["d/all", "d/web"]));
         assert_eq!(services_to_update(&cache, None, &old), keys(&["d/all", "d/web"]));
-        assert_eq!(services_to_update(&cache, Some(&old), &ready), keys(&["d/all", "d/web"]));
+        assert_eq!(
+            services_to_update(&cache, Some(&old), &ready),
+            keys(&["d/all", "d/web"])
+        );
         assert!(services_to_update(&cache, Some(&old), &annotated).is_empty());
         assert!(services_to_update(&cache, Some(&old), &old).is_empty());
         // Only the membership that changed, unless the pod changed too.
-        assert_eq!(services_to_update(&cache, Some(&old), &relabelled), keys(&["d/api", "d/web"]));
+        assert_eq!(
+            services_to_update(&cache, Some(&old), &relabelled),
+            keys(&["d/api", "d/web"])
+        );
         let mut both = relabelled.clone();
         both["status"]["conditions"][0]["status"] = json!("True");
-        assert_eq!(services_to_update(&cache, Some(&old), &both), keys(&["d/all", "d/api", "d/web"]));
+        assert_eq!(
+            services_to_update(&cache, Some(&old), &both),
+            keys(&["d/all", "d/api", "d/web"])
+        );
     }
 
     #[test]
@@ -390,9 +402,12 @@ mod tests {
         let svc = json!({"metadata": {"name": "web", "namespace": "d", "creationTimestamp": "2026-01-01T00:00:00Z"}});
         let a = Arc::new(pod("a", json!({}), true));
         // First sight: the Service's creation.
-        assert_eq!(t.compute(&svc, &[a.clone()]).unwrap().to_string(), "2026-01-01T00:00:00Z");
+        assert_eq!(
+            t.compute(&svc, std::slice::from_ref(&a)).unwrap().to_string(),
+            "2026-01-01T00:00:00Z"
+        );
         // Nothing new.
-        assert_eq!(t.compute(&svc, &[a.clone()]), None);
+        assert_eq!(t.compute(&svc, std::slice::from_ref(&a)), None);
         let mut b = pod("b", json!({}), true);
         b["status"]["conditions"][0]["lastTransitionTime"] = json!("2026-01-01T00:00:30Z");
         let mut a2 = (*a).clone();

@@ -180,7 +180,12 @@ pub fn to_truncate(sorted: &[Arc<Value>], live: &HashSet<&str>, limit: i64) -> V
 
 /// `CreateControllerRevision`: creates `revision` for `parent`, renaming it
 /// with a higher `collision_count` while its name is taken by other data.
-pub async fn create(client: &Client, parent: &Value, revision: &Value, collision_count: &mut i32) -> anyhow::Result<Value> {
+pub async fn create(
+    client: &Client,
+    parent: &Value,
+    revision: &Value,
+    collision_count: &mut i32,
+) -> anyhow::Result<Value> {
     let namespace = parent.namespace();
     loop {
         let hash = hash_revision(&revision["data"], Some(*collision_count));
@@ -280,7 +285,13 @@ mod tests {
         let data = template_patch(&set);
         assert_eq!(data["spec"]["template"]["$patch"], "replace");
         assert_eq!(data["spec"]["template"]["spec"]["containers"][0]["image"], "i");
-        let r = new_revision(&set, set["spec"]["template"]["metadata"]["labels"].as_object(), data.clone(), 3, Some(0));
+        let r = new_revision(
+            &set,
+            set["spec"]["template"]["metadata"]["labels"].as_object(),
+            data.clone(),
+            3,
+            Some(0),
+        );
         let hash = hash_revision(&data, Some(0));
         assert_eq!(r["metadata"]["name"], format!("web-{hash}"));
         assert_eq!(r["metadata"]["namespace"], "d");
@@ -317,12 +328,7 @@ mod tests {
             .map(|n| rev(&format!("r{n}"), n, "2026-01-01T00:00:00Z"))
             .collect();
         let live: HashSet<&str> = ["r2", "r6"].into_iter().collect();
-        let cases: [(i64, &[&str]); 4] = [
-            (10, &[]),
-            (4, &[]),
-            (2, &["r1", "r3"]),
-            (0, &["r1", "r3", "r4", "r5"]),
-        ];
+        let cases: [(i64, &[&str]); 4] = [(10, &[]), (4, &[]), (2, &["r1", "r3"]), (0, &["r1", "r3", "r4", "r5"])];
         for (limit, want) in cases {
             assert_eq!(names(&to_truncate(&revs, &live, limit)), want, "limit {limit}");
         }
@@ -347,7 +353,10 @@ mod tests {
         let mut collisions = 0;
         let created = create(&c, &set, &wanted, &mut collisions).await.unwrap();
         assert_eq!(collisions, 1);
-        assert_eq!(created.name().unwrap(), format!("web-{}", hash_revision(&data, Some(1))));
+        assert_eq!(
+            created.name().unwrap(),
+            format!("web-{}", hash_revision(&data, Some(1)))
+        );
         assert_eq!(created["data"], data);
 
         // The same data again is the same revision.

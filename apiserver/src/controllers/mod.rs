@@ -4,6 +4,7 @@
 
 pub mod controller_ref;
 pub mod endpoints;
+pub mod endpointslice;
 pub mod endpointutil;
 pub mod event_ttl;
 pub mod garbage_collector;
@@ -42,6 +43,8 @@ pub fn spawn_all(api: Arc<Api>, shutdown: watch::Receiver<bool>) -> Vec<JoinHand
         namespace::spawn(api.clone(), namespace::Config::default(), shutdown.clone()),
         serviceaccount::spawn(api.clone(), serviceaccount::Config::default(), shutdown.clone()),
         root_ca::spawn(api.clone(), shutdown.clone()),
+        endpoints::spawn(api.clone(), endpoints::Config::default(), shutdown.clone()),
+        endpointslice::spawn(api.clone(), endpointslice::Config::default(), shutdown.clone()),
         event_ttl::spawn(api, event_ttl::Config::default(), shutdown),
     ]
 }
@@ -59,6 +62,9 @@ mod tests {
             ("", "events"),
             ("", "pods"),
             ("apps", "replicasets"),
+            ("apps", "controllerrevisions"),
+            ("", "endpoints"),
+            ("discovery.k8s.io", "endpointslices"),
         ] {
             assert!(resource(group, plural).is_storage_version(), "{plural}");
         }
@@ -70,7 +76,7 @@ mod tests {
         let env = TestEnv::new().await;
         let (stop, rx) = watch::channel(false);
         let handles = spawn_all(env.api.clone(), rx);
-        assert_eq!(handles.len(), 5);
+        assert_eq!(handles.len(), 7);
         let sa = resource("", "serviceaccounts");
         let c = env.client();
         eventually("controllers running", || async {

@@ -83,7 +83,15 @@ impl TestEnv {
 
     /// Sets a pod's status as the kubelet would: `phase`, an IP, and a
     /// `Ready` condition (`ready`) that changed at `since` (RFC 3339).
-    pub async fn set_pod_status(&self, namespace: &str, name: &str, phase: &str, ip: Option<&str>, ready: bool, since: &str) -> Value {
+    pub async fn set_pod_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        phase: &str,
+        ip: Option<&str>,
+        ready: bool,
+        since: &str,
+    ) -> Value {
         let pods = find("", "v1", "pods").expect("pods");
         let c = self.client();
         let mut pod = c.get(pods, Some(namespace), name).await.expect("pod exists");
@@ -97,7 +105,9 @@ impl TestEnv {
             pod["status"]["podIP"] = json!(ip);
             pod["status"]["podIPs"] = json!([{"ip": ip}]);
         }
-        c.update_status(pods, Some(namespace), &pod).await.expect("pod status set")
+        c.update_status(pods, Some(namespace), &pod)
+            .await
+            .expect("pod status set")
     }
 }
 

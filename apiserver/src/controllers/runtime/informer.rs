@@ -371,12 +371,19 @@ impl Informer {
         Ok((items, rv.unwrap_or_else(|| "0".into())))
     }
 
-    fn shape(&self, obj: Value) -> Value {
+    /// The object as cached: with `apiVersion` and `kind` (list items come
+    /// without them), reduced to metadata for a metadata informer.
+    fn shape(&self, mut obj: Value) -> Value {
         if self.metadata_only {
-            json!({"metadata": obj.get("metadata").cloned().unwrap_or(Value::Null)})
-        } else {
-            obj
+            return json!({"metadata": obj.get("metadata").cloned().unwrap_or(Value::Null)});
         }
+        if let Some(o) = obj.as_object_mut() {
+            if !o.contains_key("kind") {
+                o.insert("apiVersion".into(), json!(self.info.api_version()));
+                o.insert("kind".into(), json!(self.info.kind));
+            }
+        }
+        obj
     }
 
     /// Replaces the cache with a fresh list, telling handlers what differs.
@@ -495,6 +502,12 @@ mod tests {
         let (cache, seen) = start(&env);
         eventually("synced", || async { cache.is_synced() }).await;
         assert_eq!(cache.len(), 3);
+        // Listed items carry their type, as watched ones do (event and owner references need it).
+        let listed = cache.get(Some("default"), "a").unwrap();
+        assert_eq!(
+            (listed["apiVersion"].as_str(), listed["kind"].as_str()),
+            (Some("v1"), Some("ConfigMap"))
+        );
         env.client()
             .create(cms, Some("default"), &configmap("d"))
             .await
