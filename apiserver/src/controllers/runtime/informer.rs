@@ -371,16 +371,17 @@ impl Informer {
         Ok((items, rv.unwrap_or_else(|| "0".into())))
     }
 
-    /// The object as cached: with `apiVersion` and `kind` (list items come
-    /// without them), reduced to metadata for a metadata informer.
+    /// What the cache keeps of an object: its metadata only, or all of it
+    /// with `apiVersion`/`kind` (list items come without them) so that owner
+    /// references and events can be made from any cached object.
     fn shape(&self, mut obj: Value) -> Value {
         if self.metadata_only {
             return json!({"metadata": obj.get("metadata").cloned().unwrap_or(Value::Null)});
         }
-        if let Some(o) = obj.as_object_mut() {
-            if !o.contains_key("kind") {
-                o.insert("apiVersion".into(), json!(self.info.api_version()));
-                o.insert("kind".into(), json!(self.info.kind));
+        if let Some(m) = obj.as_object_mut() {
+            if !m.contains_key("kind") {
+                m.insert("apiVersion".into(), json!(self.info.api_version()));
+                m.insert("kind".into(), json!(self.info.kind));
             }
         }
         obj
@@ -502,11 +503,11 @@ mod tests {
         let (cache, seen) = start(&env);
         eventually("synced", || async { cache.is_synced() }).await;
         assert_eq!(cache.len(), 3);
-        // Listed items carry their type, as watched ones do (event and owner references need it).
         let listed = cache.get(Some("default"), "a").unwrap();
         assert_eq!(
-            (listed["apiVersion"].as_str(), listed["kind"].as_str()),
-            (Some("v1"), Some("ConfigMap"))
+            (&listed["apiVersion"], &listed["kind"]),
+            (&json!("v1"), &json!("ConfigMap")),
+            "typed from a list"
         );
         env.client()
             .create(cms, Some("default"), &configmap("d"))
