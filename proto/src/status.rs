@@ -286,15 +286,7 @@ impl ApiError {
     pub fn is_already_exists(&self) -> bool {
         self.code == 409 && self.reason == "AlreadyExists"
     }
-
-    /// Whether `details.causes` holds a cause of type `reason` (`HasStatusCause`).
-    pub fn has_cause(&self, reason: &str) -> bool {
-        self.causes.iter().any(|c| c.reason == reason)
-    }
 }
-
-/// The cause type of a create refused because the namespace is being deleted.
-pub const NAMESPACE_TERMINATING_CAUSE: &str = "NamespaceTerminating";
 
 /// The kind of a field error, as in Kubernetes' `field.ErrorType`.
 #[derive(Debug, Clone, PartialEq, Eq)]

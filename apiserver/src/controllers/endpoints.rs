@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use k1s_proto::meta::ObjectMeta;
-use k1s_proto::status::NAMESPACE_TERMINATING_CAUSE;
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -21,6 +20,7 @@ use super::endpointutil::{
     find_port, is_service_ip_set, pod_ip_for_service, selected_pods, services_to_update, should_pod_be_in_endpoints,
     should_set_hostname, TriggerTimes, WrittenVersions, HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME,
 };
+use super::pod_control::is_namespace_terminating;
 use super::podutil;
 use super::resource;
 use super::runtime::{
@@ -213,7 +213,7 @@ impl Reconciler for EndpointsController {
                 Ok(Action::Done)
             }
             // Nothing can be created in a namespace going away.
-            Err(e) if current.is_none() && e.has_cause(NAMESPACE_TERMINATING_CAUSE) => Ok(Action::Done),
+            Err(e) if current.is_none() && is_namespace_terminating(&e) => Ok(Action::Done),
             Err(e) => {
                 let msg = if current.is_none() {
                     (

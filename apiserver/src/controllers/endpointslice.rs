@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k1s_proto::meta::ObjectMeta;
-use k1s_proto::status::NAMESPACE_TERMINATING_CAUSE;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -21,6 +20,7 @@ use tracing::debug;
 
 use super::endpoints::{pod_informer, service_informer};
 use super::endpointutil::{selected_pods, TriggerTimes};
+use super::pod_control::is_namespace_terminating;
 use super::resource;
 use super::runtime::{cache_key, Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
 use crate::api::Api;
@@ -269,7 +269,7 @@ impl EndpointSlices {
             for slice in &plan.create {
                 match self.client.create(slices(), ns, slice).await {
                     Ok(created) => self.tracker.update(key, &created),
-                    Err(e) if e.has_cause(NAMESPACE_TERMINATING_CAUSE) => return Ok(false),
+                    Err(e) if is_namespace_terminating(&e) => return Ok(false),
                     Err(e) => {
                         return Err(format!(
                             "failed to create EndpointSlice for Service {svc_ns}/{svc_name}: {e}"
