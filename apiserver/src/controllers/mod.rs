@@ -13,12 +13,14 @@ pub mod history;
 pub mod namespace;
 pub mod per_namespace;
 pub mod pod_control;
+pub mod pod_owner;
 pub mod podutil;
 pub mod replicaset;
 pub mod root_ca;
 pub mod runtime;
 pub mod serviceaccount;
 pub mod slow_start;
+pub mod statefulset;
 #[cfg(test)]
 mod testing;
 
@@ -59,6 +61,7 @@ pub const NAMES: &[&str] = &[
     serviceaccount::NAME,
     root_ca::NAME,
     replicaset::NAME,
+    statefulset::NAME,
     endpoints::NAME,
     endpointslice::NAME,
     event_ttl::NAME,
@@ -113,6 +116,9 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     start(replicaset::NAME, &|| {
         replicaset::spawn(a.clone(), replicaset::Config::default(), s.clone())
     });
+    start(statefulset::NAME, &|| {
+        statefulset::spawn(a.clone(), statefulset::Config::default(), s.clone())
+    });
     start(endpoints::NAME, &|| {
         endpoints::spawn(a.clone(), endpoints::Config::default(), s.clone())
     });
@@ -139,6 +145,8 @@ mod tests {
             ("", "pods"),
             ("apps", "replicasets"),
             ("apps", "controllerrevisions"),
+            ("apps", "statefulsets"),
+            ("", "persistentvolumeclaims"),
             ("", "endpoints"),
             ("discovery.k8s.io", "endpointslices"),
         ] {
