@@ -4,18 +4,24 @@
 
 pub mod controller_ref;
 pub mod deployment;
+pub mod endpoints;
+pub mod endpointslice;
+pub mod endpointutil;
 pub mod event_ttl;
 pub mod expectations;
 pub mod garbage_collector;
+pub mod history;
 pub mod namespace;
 pub mod per_namespace;
 pub mod pod_control;
+pub mod pod_owner;
 pub mod podutil;
 pub mod replicaset;
 pub mod root_ca;
 pub mod runtime;
 pub mod serviceaccount;
 pub mod slow_start;
+pub mod statefulset;
 #[cfg(test)]
 mod testing;
 
@@ -57,6 +63,9 @@ pub const NAMES: &[&str] = &[
     root_ca::NAME,
     replicaset::NAME,
     deployment::NAME,
+    statefulset::NAME,
+    endpoints::NAME,
+    endpointslice::NAME,
     event_ttl::NAME,
 ];
 
@@ -112,6 +121,15 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     start(deployment::NAME, &|| {
         deployment::spawn(a.clone(), deployment::Config::default(), s.clone())
     });
+    start(statefulset::NAME, &|| {
+        statefulset::spawn(a.clone(), statefulset::Config::default(), s.clone())
+    });
+    start(endpoints::NAME, &|| {
+        endpoints::spawn(a.clone(), endpoints::Config::default(), s.clone())
+    });
+    start(endpointslice::NAME, &|| {
+        endpointslice::spawn(a.clone(), endpointslice::Config::default(), s.clone())
+    });
     start(event_ttl::NAME, &|| {
         event_ttl::spawn(a.clone(), event_ttl::Config::default(), s.clone())
     });
@@ -131,6 +149,11 @@ mod tests {
             ("", "events"),
             ("", "pods"),
             ("apps", "replicasets"),
+            ("apps", "controllerrevisions"),
+            ("apps", "statefulsets"),
+            ("", "persistentvolumeclaims"),
+            ("", "endpoints"),
+            ("discovery.k8s.io", "endpointslices"),
         ] {
             assert!(resource(group, plural).is_storage_version(), "{plural}");
         }

@@ -29,8 +29,10 @@ impl TestServer {
     /// A server with only the workload controllers off: what tests that
     /// write workload statuses by hand need.
     pub async fn start_without_workload_controllers() -> TestServer {
-        let selection = k1s_apiserver::controllers::Selection::parse("*,-replicaset-controller,-deployment-controller")
-            .expect("known controllers");
+        let selection = k1s_apiserver::controllers::Selection::parse(
+            "*,-replicaset-controller,-deployment-controller,-statefulset-controller",
+        )
+        .expect("known controllers");
         TestServer::start_with_controllers(selection).await
     }
 
