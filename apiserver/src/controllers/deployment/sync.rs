@@ -357,7 +357,7 @@ impl Sync<'_> {
     /// advancing a rollout (paused, or a scaling event).
     async fn scale(
         &mut self,
-        rss: &mut Vec<ReplicaSet>,
+        rss: &mut [ReplicaSet],
         new_rs: Option<&ReplicaSet>,
         old: &[ReplicaSet],
     ) -> anyhow::Result<()> {

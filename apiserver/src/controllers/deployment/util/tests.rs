@@ -224,7 +224,7 @@ fn revisions_and_ordering() {
     );
     assert_eq!(max_revision(&[&a, &b, &c, &bad]), 10);
     assert_eq!(max_revision(&[]), 0);
-    let mut v = vec![&a, &b, &c];
+    let mut v = [&a, &b, &c];
     v.sort_by(|x, y| by_revision(x, y));
     let names: Vec<&str> = v.iter().map(|rs| name(rs)).collect();
     assert_eq!(names, ["c", "a", "b"]);
@@ -234,10 +234,10 @@ fn revisions_and_ordering() {
         replica_set("y", 5, 5, 50),
         replica_set("z", 1, 1, 20),
     );
-    let mut older = vec![&small, &big_new, &big_old];
+    let mut older = [&small, &big_new, &big_old];
     older.sort_by(|p, q| by_size_older(p, q));
     assert_eq!(older.iter().map(|r| name(r)).collect::<Vec<_>>(), ["x", "y", "z"]);
-    let mut newer = vec![&small, &big_old, &big_new];
+    let mut newer = [&small, &big_old, &big_new];
     newer.sort_by(|p, q| by_size_newer(p, q));
     assert_eq!(newer.iter().map(|r| name(r)).collect::<Vec<_>>(), ["y", "x", "z"]);
 }
