@@ -10,6 +10,7 @@ pub mod event_ttl;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod history;
+pub mod job;
 pub mod namespace;
 pub mod per_namespace;
 pub mod pod_control;
@@ -21,6 +22,7 @@ pub mod serviceaccount;
 pub mod slow_start;
 #[cfg(test)]
 mod testing;
+pub mod ttl_after_finished;
 
 use std::sync::Arc;
 
@@ -61,6 +63,8 @@ pub const NAMES: &[&str] = &[
     replicaset::NAME,
     endpoints::NAME,
     endpointslice::NAME,
+    job::NAME,
+    ttl_after_finished::NAME,
     event_ttl::NAME,
 ];
 
@@ -118,6 +122,10 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     });
     start(endpointslice::NAME, &|| {
         endpointslice::spawn(a.clone(), endpointslice::Config::default(), s.clone())
+    });
+    start(job::NAME, &|| job::spawn(a.clone(), job::Config::default(), s.clone()));
+    start(ttl_after_finished::NAME, &|| {
+        ttl_after_finished::spawn(a.clone(), s.clone())
     });
     start(event_ttl::NAME, &|| {
         event_ttl::spawn(a.clone(), event_ttl::Config::default(), s.clone())
