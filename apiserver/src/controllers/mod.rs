@@ -3,6 +3,7 @@
 //! Each reaches the API through the in-process client, never the store.
 
 pub mod controller_ref;
+pub mod cronjob;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod endpointutil;
@@ -65,6 +66,7 @@ pub const NAMES: &[&str] = &[
     endpointslice::NAME,
     job::NAME,
     ttl_after_finished::NAME,
+    cronjob::NAME,
     event_ttl::NAME,
 ];
 
@@ -127,6 +129,7 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     start(ttl_after_finished::NAME, &|| {
         ttl_after_finished::spawn(a.clone(), s.clone())
     });
+    start(cronjob::NAME, &|| cronjob::spawn(a.clone(), s.clone()));
     start(event_ttl::NAME, &|| {
         event_ttl::spawn(a.clone(), event_ttl::Config::default(), s.clone())
     });
