@@ -3,6 +3,7 @@
 //! Each reaches the API through the in-process client, never the store.
 
 pub mod controller_ref;
+pub mod cronjob;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
@@ -11,6 +12,7 @@ pub mod event_ttl;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod history;
+pub mod job;
 pub mod namespace;
 pub mod per_namespace;
 pub mod pod_control;
@@ -24,6 +26,7 @@ pub mod slow_start;
 pub mod statefulset;
 #[cfg(test)]
 mod testing;
+pub mod ttl_after_finished;
 
 use std::sync::Arc;
 
@@ -66,6 +69,9 @@ pub const NAMES: &[&str] = &[
     statefulset::NAME,
     endpoints::NAME,
     endpointslice::NAME,
+    job::NAME,
+    ttl_after_finished::NAME,
+    cronjob::NAME,
     event_ttl::NAME,
 ];
 
@@ -130,6 +136,11 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     start(endpointslice::NAME, &|| {
         endpointslice::spawn(a.clone(), endpointslice::Config::default(), s.clone())
     });
+    start(job::NAME, &|| job::spawn(a.clone(), job::Config::default(), s.clone()));
+    start(ttl_after_finished::NAME, &|| {
+        ttl_after_finished::spawn(a.clone(), s.clone())
+    });
+    start(cronjob::NAME, &|| cronjob::spawn(a.clone(), s.clone()));
     start(event_ttl::NAME, &|| {
         event_ttl::spawn(a.clone(), event_ttl::Config::default(), s.clone())
     });

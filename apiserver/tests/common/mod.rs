@@ -30,7 +30,7 @@ impl TestServer {
     /// write workload statuses by hand need.
     pub async fn start_without_workload_controllers() -> TestServer {
         let selection = k1s_apiserver::controllers::Selection::parse(
-            "*,-replicaset-controller,-deployment-controller,-statefulset-controller",
+            "*,-replicaset-controller,-deployment-controller,-statefulset-controller,-job-controller,-cronjob-controller,-ttl-after-finished-controller",
         )
         .expect("known controllers");
         TestServer::start_with_controllers(selection).await
