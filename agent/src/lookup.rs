@@ -43,9 +43,7 @@ impl PodLookup for NodePods {
 
     fn log_path(&self, container_id: &str) -> BoxFuture<'_, Option<PathBuf>> {
         let id = container_id.to_string();
-        Box::pin(async move {
-            self.runtime.get_container(&id).await.ok().flatten().map(|c| c.log_path)
-        })
+        Box::pin(async move { self.runtime.get_container(&id).await.ok().flatten().map(|c| c.log_path) })
     }
 
     fn is_running(&self, container_id: &str) -> BoxFuture<'_, bool> {

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use k1s_agent::containerd::Containerd;
-use k1s_e2e::registry::Registry;
 use k1s_agent::images::store::Store;
 use k1s_agent::images::{DockerConfigJson, ImageError, ImageOptions, ImageService, PullPolicy};
+use k1s_e2e::registry::Registry;
 
 /// A private containerd, killed on drop.
 struct PrivateContainerd {

@@ -166,7 +166,10 @@ async fn write_loop(client: Client, source: EventSource, mut rx: mpsc::Unbounded
     while let Some(e) = rx.recv().await {
         let involved = &e.involved;
         // Events about cluster-scoped objects (nodes) live in `default`, as Kubernetes puts them.
-        let namespace = involved["namespace"].as_str().filter(|n| !n.is_empty()).unwrap_or("default");
+        let namespace = involved["namespace"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default");
         let key = format!(
             "{}|{}|{}|{}|{}",
             involved["uid"].as_str().unwrap_or(""),
@@ -195,7 +198,11 @@ async fn write_loop(client: Client, source: EventSource, mut rx: mpsc::Unbounded
         let nanos = jiff::Timestamp::now().as_nanosecond();
         let name = format!("{}.{:x}", involved["name"].as_str().unwrap_or("event"), nanos);
         match client
-            .create(info, Some(namespace), &event_object(&e, &source, &name, namespace, &now))
+            .create(
+                info,
+                Some(namespace),
+                &event_object(&e, &source, &name, namespace, &now),
+            )
             .await
         {
             Ok(_) => {

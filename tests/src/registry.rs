@@ -36,7 +36,10 @@ impl Registry {
         if let Some((user, pass)) = auth {
             let htpasswd = dir.path().join("htpasswd");
             std::fs::write(&htpasswd, format!("{user}:{}\n", bcrypt(pass)?)).context("writing htpasswd")?;
-            cfg.push_str(&format!("auth:\n  htpasswd:\n    realm: k1s-test\n    path: {}\n", htpasswd.display()));
+            cfg.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: k1s-test\n    path: {}\n",
+                htpasswd.display()
+            ));
         }
         let config = dir.path().join("config.yml");
         std::fs::write(&config, cfg).context("writing the registry config")?;

@@ -99,7 +99,12 @@ pub async fn claim(
 }
 
 /// Makes `parent` the controller of `child`; `None` when the child is gone.
-pub async fn adopt(client: &Client, info: &ResourceInfo, parent: &Value, child: &Value) -> anyhow::Result<Option<Value>> {
+pub async fn adopt(
+    client: &Client,
+    info: &ResourceInfo,
+    parent: &Value,
+    child: &Value,
+) -> anyhow::Result<Option<Value>> {
     let name = child.name().unwrap_or("");
     let patch = json!({"metadata": {
         "ownerReferences": [owner_reference(parent)],
@@ -143,7 +148,8 @@ mod tests {
     fn pod(labels: Value, controller: Option<&str>) -> Value {
         let mut p = json!({"metadata": {"name": "p", "namespace": "d", "uid": "pu", "labels": labels}});
         if let Some(uid) = controller {
-            p["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "x", "uid": uid, "controller": true}]);
+            p["metadata"]["ownerReferences"] =
+                json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "x", "uid": uid, "controller": true}]);
         }
         p
     }
@@ -152,10 +158,19 @@ mod tests {
     fn claims_as_the_controller_ref_manager() {
         let sel = LabelSelector::parse("app=web").unwrap();
         let parent = rs("r1");
-        assert_eq!(decide(&parent, &sel, &pod(json!({"app": "web"}), Some("r1"))), Claim::Owned);
-        assert_eq!(decide(&parent, &sel, &pod(json!({"app": "db"}), Some("r1"))), Claim::Release);
+        assert_eq!(
+            decide(&parent, &sel, &pod(json!({"app": "web"}), Some("r1"))),
+            Claim::Owned
+        );
+        assert_eq!(
+            decide(&parent, &sel, &pod(json!({"app": "db"}), Some("r1"))),
+            Claim::Release
+        );
         assert_eq!(decide(&parent, &sel, &pod(json!({"app": "web"}), None)), Claim::Adopt);
-        assert_eq!(decide(&parent, &sel, &pod(json!({"app": "web"}), Some("r2"))), Claim::Ignore);
+        assert_eq!(
+            decide(&parent, &sel, &pod(json!({"app": "web"}), Some("r2"))),
+            Claim::Ignore
+        );
         assert_eq!(decide(&parent, &sel, &pod(json!({"app": "db"}), None)), Claim::Ignore);
         let mut going = parent.clone();
         going["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");

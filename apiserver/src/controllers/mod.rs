@@ -10,6 +10,7 @@ pub mod per_namespace;
 pub mod podutil;
 pub mod root_ca;
 pub mod runtime;
+pub mod scheduler;
 pub mod serviceaccount;
 #[cfg(test)]
 mod testing;
@@ -39,6 +40,7 @@ pub fn spawn_all(api: Arc<Api>, shutdown: watch::Receiver<bool>) -> Vec<JoinHand
         namespace::spawn(api.clone(), namespace::Config::default(), shutdown.clone()),
         serviceaccount::spawn(api.clone(), serviceaccount::Config::default(), shutdown.clone()),
         root_ca::spawn(api.clone(), shutdown.clone()),
+        scheduler::spawn(api.clone(), scheduler::Config::default(), shutdown.clone()),
         event_ttl::spawn(api, event_ttl::Config::default(), shutdown),
     ]
 }
@@ -67,7 +69,7 @@ mod tests {
         let env = TestEnv::new().await;
         let (stop, rx) = watch::channel(false);
         let handles = spawn_all(env.api.clone(), rx);
-        assert_eq!(handles.len(), 5);
+        assert_eq!(handles.len(), 6);
         let sa = resource("", "serviceaccounts");
         let c = env.client();
         eventually("controllers running", || async {

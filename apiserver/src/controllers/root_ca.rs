@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{per_namespace, resource};
 use super::runtime::{Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
+use super::{per_namespace, resource};
 use crate::api::Api;
 use crate::client::Client;
 
