@@ -635,7 +635,10 @@ fn bindings_path(kind: &KindSchema, gv: &str, tag: &str) -> PathItem {
         replies: Vec::new(),
         tag: tag.to_string(),
     };
-    create.replies = [200, 201, 202].into_iter().map(|c| Builder::reply(c, &kind.name)).collect();
+    create.replies = [200, 201, 202]
+        .into_iter()
+        .map(|c| Builder::reply(c, &kind.name))
+        .collect();
     PathItem {
         path: format!("{}/namespaces/{{namespace}}/bindings", gv_prefix("", "v1")),
         params: vec![

@@ -108,6 +108,22 @@ impl Cache {
         self.inner.lists.load(Ordering::Relaxed)
     }
 
+    /// A synced cache holding `objects` (for tests of code that reads caches).
+    #[cfg(test)]
+    pub fn of(objects: impl IntoIterator<Item = Value>) -> Cache {
+        let cache = Cache::default();
+        {
+            let mut map = cache.write();
+            for o in objects {
+                if let Some(key) = key_of_object(&o) {
+                    map.insert(key, Arc::new(o));
+                }
+            }
+        }
+        cache.inner.synced.send_replace(true);
+        cache
+    }
+
     /// Waits until the first list has been loaded.
     pub async fn wait_synced(&self) {
         let mut rx = self.inner.synced.subscribe();
@@ -355,12 +371,20 @@ impl Informer {
         Ok((items, rv.unwrap_or_else(|| "0".into())))
     }
 
-    fn shape(&self, obj: Value) -> Value {
+    /// What the cache keeps of an object: its metadata only, or all of it
+    /// with `apiVersion`/`kind` (list items come without them) so that owner
+    /// references and events can be made from any cached object.
+    fn shape(&self, mut obj: Value) -> Value {
         if self.metadata_only {
-            json!({"metadata": obj.get("metadata").cloned().unwrap_or(Value::Null)})
-        } else {
-            obj
+            return json!({"metadata": obj.get("metadata").cloned().unwrap_or(Value::Null)});
         }
+        if let Some(m) = obj.as_object_mut() {
+            if !m.contains_key("kind") {
+                m.insert("apiVersion".into(), json!(self.info.api_version()));
+                m.insert("kind".into(), json!(self.info.kind));
+            }
+        }
+        obj
     }
 
     /// Replaces the cache with a fresh list, telling handlers what differs.
@@ -479,6 +503,12 @@ mod tests {
         let (cache, seen) = start(&env);
         eventually("synced", || async { cache.is_synced() }).await;
         assert_eq!(cache.len(), 3);
+        let listed = cache.get(Some("default"), "a").unwrap();
+        assert_eq!(
+            (&listed["apiVersion"], &listed["kind"]),
+            (&json!("v1"), &json!("ConfigMap")),
+            "typed from a list"
+        );
         env.client()
             .create(cms, Some("default"), &configmap("d"))
             .await
