@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use k1s_e2e::{wait_for, Server};
 
+// Without `-u`, `print(…, flush=True)` hands the whole line to one write:
+// unbuffered (`-u`), print writes each argument and the newline separately,
+// and the log writer may record them as partial entries, which `--tail`
+// counts as lines (as the kubelet does).
 const POD: &str = r#"
 apiVersion: v1
 kind: Pod
@@ -19,7 +23,7 @@ spec:
   containers:
   - name: ticker
     image: python:3.11-slim
-    command: ["python", "-u", "-c"]
+    command: ["python", "-c"]
     args:
     - |
       import datetime, time
