@@ -3,6 +3,7 @@
 //! Each reaches the API through the in-process client, never the store.
 
 pub mod controller_ref;
+pub mod cronjob;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod endpointutil;
@@ -10,9 +11,11 @@ pub mod event_ttl;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod history;
+pub mod job;
 pub mod namespace;
 pub mod per_namespace;
 pub mod pod_control;
+pub mod pod_owner;
 pub mod podutil;
 pub mod replicaset;
 pub mod root_ca;
@@ -20,8 +23,10 @@ pub mod runtime;
 pub mod scheduler;
 pub mod serviceaccount;
 pub mod slow_start;
+pub mod statefulset;
 #[cfg(test)]
 mod testing;
+pub mod ttl_after_finished;
 
 use std::sync::Arc;
 
@@ -60,8 +65,12 @@ pub const NAMES: &[&str] = &[
     serviceaccount::NAME,
     root_ca::NAME,
     replicaset::NAME,
+    statefulset::NAME,
     endpoints::NAME,
     endpointslice::NAME,
+    job::NAME,
+    ttl_after_finished::NAME,
+    cronjob::NAME,
     scheduler::NAME,
     event_ttl::NAME,
 ];
@@ -115,12 +124,20 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     start(replicaset::NAME, &|| {
         replicaset::spawn(a.clone(), replicaset::Config::default(), s.clone())
     });
+    start(statefulset::NAME, &|| {
+        statefulset::spawn(a.clone(), statefulset::Config::default(), s.clone())
+    });
     start(endpoints::NAME, &|| {
         endpoints::spawn(a.clone(), endpoints::Config::default(), s.clone())
     });
     start(endpointslice::NAME, &|| {
         endpointslice::spawn(a.clone(), endpointslice::Config::default(), s.clone())
     });
+    start(job::NAME, &|| job::spawn(a.clone(), job::Config::default(), s.clone()));
+    start(ttl_after_finished::NAME, &|| {
+        ttl_after_finished::spawn(a.clone(), s.clone())
+    });
+    start(cronjob::NAME, &|| cronjob::spawn(a.clone(), s.clone()));
     start(scheduler::NAME, &|| {
         scheduler::spawn(a.clone(), scheduler::Config::default(), s.clone())
     });
@@ -144,6 +161,8 @@ mod tests {
             ("", "pods"),
             ("apps", "replicasets"),
             ("apps", "controllerrevisions"),
+            ("apps", "statefulsets"),
+            ("", "persistentvolumeclaims"),
             ("", "endpoints"),
             ("discovery.k8s.io", "endpointslices"),
         ] {

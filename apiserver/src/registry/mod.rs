@@ -22,7 +22,7 @@ mod daemonset;
 pub mod default_tolerations;
 mod deployment;
 mod hpa;
-mod job;
+pub mod job;
 mod misc;
 mod names;
 mod namespace;
