@@ -4,7 +4,9 @@
 
 pub mod controller_ref;
 pub mod event_ttl;
+pub mod expectations;
 pub mod garbage_collector;
+pub mod job;
 pub mod namespace;
 pub mod per_namespace;
 pub mod podutil;
@@ -39,6 +41,7 @@ pub fn spawn_all(api: Arc<Api>, shutdown: watch::Receiver<bool>) -> Vec<JoinHand
         namespace::spawn(api.clone(), namespace::Config::default(), shutdown.clone()),
         serviceaccount::spawn(api.clone(), serviceaccount::Config::default(), shutdown.clone()),
         root_ca::spawn(api.clone(), shutdown.clone()),
+        job::spawn(api.clone(), job::Config::default(), shutdown.clone()),
         event_ttl::spawn(api, event_ttl::Config::default(), shutdown),
     ]
 }
@@ -67,7 +70,7 @@ mod tests {
         let env = TestEnv::new().await;
         let (stop, rx) = watch::channel(false);
         let handles = spawn_all(env.api.clone(), rx);
-        assert_eq!(handles.len(), 5);
+        assert_eq!(handles.len(), 6);
         let sa = resource("", "serviceaccounts");
         let c = env.client();
         eventually("controllers running", || async {

@@ -21,7 +21,7 @@ pub mod cronjob;
 mod daemonset;
 mod deployment;
 mod hpa;
-mod job;
+pub mod job;
 mod misc;
 mod names;
 mod namespace;

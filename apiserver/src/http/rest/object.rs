@@ -72,11 +72,17 @@ pub fn check_namespace(api: &Api, info: &ResourceInfo, namespace: &str, name: &s
         .ok_or_else(|| ApiError::not_found(ns_info, namespace))?;
     let terminating = ns.deletion_timestamp().is_some() || ns["status"]["phase"] == "Terminating";
     if terminating {
-        return Err(ApiError::forbidden(
+        let mut e = ApiError::forbidden(
             info,
             name,
             &format!("unable to create new content in namespace {namespace} because it is being terminated"),
-        ));
+        );
+        e.causes.push(k1s_proto::status::Cause {
+            reason: "NamespaceTerminating".into(),
+            message: format!("namespace {namespace} is being terminated"),
+            field: "metadata.namespace".into(),
+        });
+        return Err(e);
     }
     Ok(())
 }
