@@ -15,6 +15,7 @@ pub mod runtime;
 pub mod serviceaccount;
 #[cfg(test)]
 mod testing;
+pub mod ttl_after_finished;
 
 use std::sync::Arc;
 
@@ -42,6 +43,7 @@ pub fn spawn_all(api: Arc<Api>, shutdown: watch::Receiver<bool>) -> Vec<JoinHand
         serviceaccount::spawn(api.clone(), serviceaccount::Config::default(), shutdown.clone()),
         root_ca::spawn(api.clone(), shutdown.clone()),
         job::spawn(api.clone(), job::Config::default(), shutdown.clone()),
+        ttl_after_finished::spawn(api.clone(), shutdown.clone()),
         event_ttl::spawn(api, event_ttl::Config::default(), shutdown),
     ]
 }
@@ -70,7 +72,7 @@ mod tests {
         let env = TestEnv::new().await;
         let (stop, rx) = watch::channel(false);
         let handles = spawn_all(env.api.clone(), rx);
-        assert_eq!(handles.len(), 6);
+        assert_eq!(handles.len(), 7);
         let sa = resource("", "serviceaccounts");
         let c = env.client();
         eventually("controllers running", || async {

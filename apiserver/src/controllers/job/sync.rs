@@ -652,9 +652,7 @@ impl<C: JobControl> Syncer<C> {
         let one = |pod: Arc<Value>| async move {
             if has_tracking_finalizer(&pod) {
                 let (ns, name) = (pod.namespace().unwrap_or(""), pod.name().unwrap_or(""));
-                if let Err(e) = self.control.remove_tracking_finalizer(ns, name).await {
-                    return Err(e);
-                }
+                self.control.remove_tracking_finalizer(ns, name).await?;
             }
             self.delete_one(ctx, &pod).await
         };
