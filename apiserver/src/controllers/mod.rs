@@ -3,6 +3,7 @@
 //! Each reaches the API through the in-process client, never the store.
 
 pub mod controller_ref;
+pub mod cronjob;
 pub mod event_ttl;
 pub mod expectations;
 pub mod garbage_collector;
@@ -44,6 +45,7 @@ pub fn spawn_all(api: Arc<Api>, shutdown: watch::Receiver<bool>) -> Vec<JoinHand
         root_ca::spawn(api.clone(), shutdown.clone()),
         job::spawn(api.clone(), job::Config::default(), shutdown.clone()),
         ttl_after_finished::spawn(api.clone(), shutdown.clone()),
+        cronjob::spawn(api.clone(), shutdown.clone()),
         event_ttl::spawn(api, event_ttl::Config::default(), shutdown),
     ]
 }
@@ -72,7 +74,7 @@ mod tests {
         let env = TestEnv::new().await;
         let (stop, rx) = watch::channel(false);
         let handles = spawn_all(env.api.clone(), rx);
-        assert_eq!(handles.len(), 7);
+        assert_eq!(handles.len(), 8);
         let sa = resource("", "serviceaccounts");
         let c = env.client();
         eventually("controllers running", || async {
