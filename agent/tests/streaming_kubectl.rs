@@ -182,6 +182,7 @@ async fn start() -> Cluster {
         kubeconfig_path: kubeconfig.clone(),
         node_name: "node1".into(),
         start_node: None,
+        controllers: Default::default(),
     };
     tokio::spawn(async move {
         if let Err(e) = k1s_apiserver::server::run(opts, rx.clone()).await {

@@ -46,6 +46,8 @@ pub struct ServerOptions {
     pub node_name: String,
     /// Starts the node agent once the API serves, if any.
     pub start_node: Option<NodeStarter>,
+    /// Which controllers run (`--controllers`).
+    pub controllers: controllers::Selection,
 }
 
 /// Checks that `dir` exists (creating it) and is writable.
@@ -106,7 +108,7 @@ pub async fn run(mut opts: ServerOptions, shutdown: watch::Receiver<bool>) -> an
     kubeconfig::write(&opts.kubeconfig_path, &kubeconfig::render(&server_url, &pki))
         .with_context(|| format!("cannot write the kubeconfig {}", opts.kubeconfig_path.display()))?;
 
-    let controllers = controllers::spawn_all(api.clone(), shutdown.clone());
+    let controllers = controllers::spawn_all(api.clone(), &opts.controllers, shutdown.clone());
     let node = opts.start_node.take().map(|start| {
         start(NodeContext {
             api: api.clone(),

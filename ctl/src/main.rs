@@ -85,6 +85,10 @@ struct ServerArgs {
     /// Serve the API and controllers only; run no pods.
     #[arg(long)]
     disable_agent: bool,
+    /// The controllers to run, as kube-controller-manager's flag: `*` for all,
+    /// `name` to enable one, `-name` to disable one (e.g. `*,-replicaset-controller`).
+    #[arg(long, default_value = "*")]
+    controllers: String,
     /// Do not serve: stop and remove every pod container, pod sandbox, k1s's
     /// containerd and the pod bridge, then exit (before uninstalling).
     #[arg(long)]
@@ -250,6 +254,7 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         kubeconfig_path: args.write_kubeconfig,
         node_name,
         start_node,
+        controllers: k1s_apiserver::controllers::Selection::parse(&args.controllers)?,
     };
     server::run(opts, shutdown).await
 }

@@ -23,6 +23,18 @@ pub fn parse_time(s: &str) -> Option<jiff::Timestamp> {
     s.parse().ok()
 }
 
+/// Characters Kubernetes uses in generated names and hashes (apimachinery's
+/// `util/rand` alphabet: no vowels, no look-alikes).
+pub const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// `rand.SafeEncodeString`: maps each byte of `s` into [`NAME_ALPHABET`], so a
+/// hash printed in decimal never spells words (`pod-template-hash`, revision names).
+pub fn safe_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| NAME_ALPHABET[b as usize % NAME_ALPHABET.len()] as char)
+        .collect()
+}
+
 /// Typed accessors on an object's JSON.
 pub trait ObjectMeta {
     /// `metadata` as a map, if present.
@@ -160,5 +172,12 @@ mod tests {
         let t: jiff::Timestamp = "2024-01-02T03:04:05.123Z".parse().unwrap();
         assert_eq!(format_time(t), "2024-01-02T03:04:05Z");
         assert!(now_micro().ends_with('Z'));
+    }
+
+    #[test]
+    fn safe_encoding_as_apimachinery() {
+        // '0' is byte 48 → 48 % 27 = 21 → '4'; '6' is 54 → 0 → 'b'.
+        assert_eq!(safe_encode("0123456789"), "456789bcdf");
+        assert_eq!(safe_encode(""), "");
     }
 }

@@ -93,6 +93,8 @@ pub struct Server {
     /// The admin kubeconfig the server wrote.
     pub kubeconfig: PathBuf,
     log: Arc<Mutex<String>>,
+    /// Extra `k1s server` flags.
+    extra_args: Vec<String>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -100,16 +102,22 @@ impl Server {
     /// Starts a server (API and controllers, no node agent) on a fresh
     /// temporary data dir and a free port.
     pub fn start() -> Result<Server> {
-        Server::start_with(false)
+        Server::start_with(false, &[])
     }
 
     /// Starts a server with its node agent: its own containerd, kubelet port,
     /// pod log dir, pod range and bridge; everything is cleaned up on drop.
     pub fn start_node() -> Result<Server> {
-        Server::start_with(true)
+        Server::start_with(true, &[])
     }
 
-    fn start_with(node: bool) -> Result<Server> {
+    /// Starts a server without a node, with extra `k1s server` flags (e.g.
+    /// `--controllers=*,-replicaset-controller` for objects no controller may touch).
+    pub fn start_with_args(args: &[&str]) -> Result<Server> {
+        Server::start_with(false, args)
+    }
+
+    fn start_with(node: bool, args: &[&str]) -> Result<Server> {
         let temp = tempfile::Builder::new().prefix("k1s-e2e-").tempdir()?;
         let data_dir = temp.path().join("data");
         let kubeconfig = temp.path().join("k1s.yaml");
@@ -121,6 +129,7 @@ impl Server {
             port: free_port(),
             kubeconfig,
             log: Arc::new(Mutex::new(String::new())),
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
             _temp: Some(temp),
         };
         s.launch()?;
@@ -169,6 +178,7 @@ impl Server {
             .arg("--node-name")
             .arg("e2e-node")
             .args(self.node_args())
+            .args(&self.extra_args)
             .env("K1S_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

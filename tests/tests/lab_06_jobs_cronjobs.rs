@@ -159,10 +159,18 @@ fn jobs_of(server: &Server, cronjob: &str) -> Vec<Value> {
 
 /// Events about an object with this reason.
 fn events(server: &Server, name: &str, reason: &str) -> Vec<Value> {
-    items(server, &["get", "events", "--field-selector", &format!("involvedObject.name={name}")])
-        .into_iter()
-        .filter(|e| e["reason"] == reason)
-        .collect()
+    items(
+        server,
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            &format!("involvedObject.name={name}"),
+        ],
+    )
+    .into_iter()
+    .filter(|e| e["reason"] == reason)
+    .collect()
 }
 
 fn condition(job: &Value, type_: &str) -> Option<Value> {
@@ -247,7 +255,12 @@ fn lab_06_jobs_and_cronjobs() {
     let watch = PodWatch::start(&server, "parallel");
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(JOBS));
     let cronjobs = [
-        cronjob("every-minute", "Allow", "  successfulJobsHistoryLimit: 1", "echo tick at $(date)"),
+        cronjob(
+            "every-minute",
+            "Allow",
+            "  successfulJobsHistoryLimit: 1",
+            "echo tick at $(date)",
+        ),
         cronjob("forbid", "Forbid", "", "sleep 600"),
         cronjob("replace", "Replace", "", "sleep 600"),
         cronjob("pausable", "Allow", "", "echo tick"),
@@ -265,10 +278,16 @@ fn lab_06_jobs_and_cronjobs() {
     };
     for cj in ["pausable", "every-minute", "forbid", "replace"] {
         let job = wait_for(&format!("the first Job of {cj}"), Duration::from_secs(70), || {
-            jobs_of(&server, cj).into_iter().min_by_key(|j| j["metadata"]["name"].as_str().map(String::from))
+            jobs_of(&server, cj)
+                .into_iter()
+                .min_by_key(|j| j["metadata"]["name"].as_str().map(String::from))
         });
         let name = job["metadata"]["name"].as_str().unwrap().to_string();
-        assert_eq!(name, format!("{cj}-{}", first_minute(cj) / 60), "named by the scheduled minute");
+        assert_eq!(
+            name,
+            format!("{cj}-{}", first_minute(cj) / 60),
+            "named by the scheduled minute"
+        );
         let scheduled = job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
             .as_str()
             .and_then(|t| t.parse::<jiff::Timestamp>().ok());
@@ -280,7 +299,6 @@ fn lab_06_jobs_and_cronjobs() {
     }
     let suspended_after = first_minute("pausable");
 
-
     // completions 5 / parallelism 2: Complete with 5 succeeded pods, never more than 2 at once.
     server.kubectl_ok(&["wait", "--for=condition=complete", "job/parallel", "--timeout=180s"]);
     let parallel = json(&server, &["get", "job", "parallel"]);
@@ -289,7 +307,11 @@ fn lab_06_jobs_and_cronjobs() {
     assert_eq!(pods.len(), 5);
     assert!(pods.iter().all(|p| p["status"]["phase"] == "Succeeded"));
     assert!(watch.pods_seen() >= 5, "the watch saw the pods");
-    assert!(watch.max_active() <= 2, "{} pods were active at once", watch.max_active());
+    assert!(
+        watch.max_active() <= 2,
+        "{} pods were active at once",
+        watch.max_active()
+    );
     assert_eq!(watch.max_active(), 2, "parallelism was used");
     let logs = server.kubectl_ok(&["logs", "job/parallel"]);
     assert!(logs.contains("done by parallel-"), "kubectl logs job/parallel: {logs}");
@@ -304,20 +326,39 @@ fn lab_06_jobs_and_cronjobs() {
     assert_eq!(indexed["status"]["completedIndexes"], "0-2");
     let mut lines: Vec<String> = items(&server, &["get", "pods", "-l", "batch.kubernetes.io/job-name=indexed"])
         .iter()
-        .map(|p| server.kubectl_ok(&["logs", p["metadata"]["name"].as_str().unwrap()]).trim().to_string())
+        .map(|p| {
+            server
+                .kubectl_ok(&["logs", p["metadata"]["name"].as_str().unwrap()])
+                .trim()
+                .to_string()
+        })
         .collect();
     lines.sort();
     assert_eq!(
         lines,
-        ["index=0 host=indexed-0", "index=1 host=indexed-1", "index=2 host=indexed-2"]
+        [
+            "index=0 host=indexed-0",
+            "index=1 host=indexed-1",
+            "index=2 host=indexed-2"
+        ]
     );
 
     // restartPolicy OnFailure: the container restarts in place, in the same pod.
-    server.kubectl_ok(&["wait", "--for=condition=complete", "job/retry-in-place", "--timeout=120s"]);
-    let retried = items(&server, &["get", "pods", "-l", "batch.kubernetes.io/job-name=retry-in-place"]);
+    server.kubectl_ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/retry-in-place",
+        "--timeout=120s",
+    ]);
+    let retried = items(
+        &server,
+        &["get", "pods", "-l", "batch.kubernetes.io/job-name=retry-in-place"],
+    );
     assert_eq!(retried.len(), 1, "one pod");
     assert!(retried[0]["status"]["containerStatuses"][0]["restartCount"].as_i64() >= Some(1));
-    assert!(server.kubectl_ok(&["logs", "job/retry-in-place"]).contains("second run"));
+    assert!(server
+        .kubectl_ok(&["logs", "job/retry-in-place"])
+        .contains("second run"));
 
     // activeDeadlineSeconds: DeadlineExceeded.
     server.kubectl_ok(&["wait", "--for=condition=failed", "job/deadline", "--timeout=120s"]);
@@ -331,9 +372,12 @@ fn lab_06_jobs_and_cronjobs() {
         (!out.status.success()).then_some(())
     });
     wait_for("its pod to be deleted", Duration::from_secs(60), || {
-        items(&server, &["get", "pods", "-l", "batch.kubernetes.io/job-name=short-lived"])
-            .is_empty()
-            .then_some(())
+        items(
+            &server,
+            &["get", "pods", "-l", "batch.kubernetes.io/job-name=short-lived"],
+        )
+        .is_empty()
+        .then_some(())
     });
 
     // backoffLimit 2: Failed with BackoffLimitExceeded after 3 pods (10 s, then 20 s back-off).
@@ -353,7 +397,10 @@ fn lab_06_jobs_and_cronjobs() {
     server.kubectl_ok(&["create", "job", "manual", "--from=cronjob/pausable"]);
     server.kubectl_ok(&["wait", "--for=condition=complete", "job/manual", "--timeout=120s"]);
     let manual = json(&server, &["get", "job", "manual"]);
-    assert_eq!(manual["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"], "manual");
+    assert_eq!(
+        manual["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"],
+        "manual"
+    );
     assert!(server.kubectl_ok(&["logs", "job/manual"]).contains("tick"));
 
     // Allow with successfulJobsHistoryLimit 1: the second run prunes the first.

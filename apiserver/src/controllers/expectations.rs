@@ -1,97 +1,120 @@
-//! Controller expectations (Kubernetes' `ControllerExpectations` and
-//! `uidTrackingExpectations`): after a controller creates or deletes children,
-//! or strips their finalizers, it waits to see those changes in its informer
-//! before it acts on the same key again, so a lagging cache never makes it
-//! create, delete or count twice. Expectations expire after five minutes, as
-//! Kubernetes' do, so a lost watch event cannot wedge a key forever.
+//! Controller expectations (Kubernetes' `UIDTrackingControllerExpectations`,
+//! and the Job controller's `uidTrackingExpectations` for finalizer removals):
+//! the creations and deletions a controller has asked for and not yet seen
+//! in its informer, so that it does not act again on a stale cache (and
+//! create twice) while its own writes are still on their way back.
+//!
+//! A parent is "satisfied" when everything it expected has been observed,
+//! when its expectations are older than the TTL (a lost event must not wedge
+//! it forever), or when it has none recorded.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// How long unmet expectations hold a key back (`ExpectationsTimeout`).
-pub const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// Kubernetes' `ExpectationsTimeout`.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(5 * 60);
 
-#[derive(Debug, Clone, Copy)]
-struct Expected {
-    adds: i64,
-    dels: i64,
-    set_at: Instant,
+#[derive(Debug)]
+struct Expectation {
+    /// Creations still to be observed.
+    add: i64,
+    /// Deletions still to be observed (by child key, `namespace/name`).
+    del: HashSet<String>,
+    /// When the expectations were set.
+    at: Instant,
 }
 
-/// Pending creations and deletions per controller key.
+/// Pending creations and deletions per parent key; shared by a controller's
+/// event handlers (which observe) and its workers (which expect).
 #[derive(Debug)]
 pub struct Expectations {
-    entries: Mutex<HashMap<String, Expected>>,
-    timeout: Duration,
+    ttl: Duration,
+    by_key: Mutex<HashMap<String, Expectation>>,
 }
 
 impl Default for Expectations {
     fn default() -> Self {
-        Expectations::new(EXPECTATIONS_TIMEOUT)
+        Expectations::new(DEFAULT_TTL)
     }
 }
 
 impl Expectations {
-    /// Expectations that expire after `timeout`.
-    pub fn new(timeout: Duration) -> Expectations {
+    /// Expectations that expire after `ttl`.
+    pub fn new(ttl: Duration) -> Expectations {
         Expectations {
-            entries: Mutex::new(HashMap::new()),
-            timeout,
+            ttl,
+            by_key: Mutex::new(HashMap::new()),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Expected>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Expectation>) -> T) -> T {
+        let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut map)
     }
 
-    /// Whether the controller may act on `key`: nothing is pending, or what was
-    /// pending was seen, or it expired (`SatisfiedExpectations`).
+    /// Whether `key` may act: nothing pending, expired, or never set.
     pub fn satisfied(&self, key: &str) -> bool {
-        match self.lock().get(key) {
+        self.with(|m| match m.get(key) {
             None => true,
-            Some(e) => (e.adds <= 0 && e.dels <= 0) || e.set_at.elapsed() > self.timeout,
-        }
+            Some(e) => (e.add <= 0 && e.del.is_empty()) || e.at.elapsed() > self.ttl,
+        })
     }
 
-    /// Expects `adds` creations for `key` (replacing what was expected).
-    pub fn expect_creations(&self, key: &str, adds: usize) {
-        self.set(key, adds as i64, 0);
+    /// `key` is about to create `n` children (replaces what was expected).
+    pub fn expect_creations(&self, key: &str, n: usize) {
+        self.with(|m| {
+            m.insert(
+                key.to_string(),
+                Expectation {
+                    add: n as i64,
+                    del: HashSet::new(),
+                    at: Instant::now(),
+                },
+            )
+        });
     }
 
-    /// Expects `dels` deletions for `key` (replacing what was expected).
-    pub fn expect_deletions(&self, key: &str, dels: usize) {
-        self.set(key, 0, dels as i64);
+    /// `key` is about to delete these children (replaces what was expected).
+    pub fn expect_deletions(&self, key: &str, children: impl IntoIterator<Item = String>) {
+        self.with(|m| {
+            m.insert(
+                key.to_string(),
+                Expectation {
+                    add: 0,
+                    del: children.into_iter().collect(),
+                    at: Instant::now(),
+                },
+            )
+        });
     }
 
-    fn set(&self, key: &str, adds: i64, dels: i64) {
-        self.lock().insert(
-            key.to_string(),
-            Expected {
-                adds,
-                dels,
-                set_at: Instant::now(),
-            },
-        );
-    }
-
-    /// A creation for `key` was seen (or will never be: the create failed).
+    /// A child of `key` was seen created (or a create was given up).
     pub fn creation_observed(&self, key: &str) {
-        if let Some(e) = self.lock().get_mut(key) {
-            e.adds -= 1;
-        }
+        self.with(|m| {
+            if let Some(e) = m.get_mut(key) {
+                e.add -= 1;
+            }
+        });
     }
 
-    /// A deletion for `key` was seen (or will never be).
-    pub fn deletion_observed(&self, key: &str) {
-        if let Some(e) = self.lock().get_mut(key) {
-            e.dels -= 1;
-        }
+    /// The child `child` of `key` was seen deleted or terminating (or its delete failed).
+    pub fn deletion_observed(&self, key: &str, child: &str) {
+        self.with(|m| {
+            if let Some(e) = m.get_mut(key) {
+                e.del.remove(child);
+            }
+        });
     }
 
-    /// Forgets `key` (its object is gone).
+    /// Forgets `key` (the parent is gone).
     pub fn delete(&self, key: &str) {
-        self.lock().remove(key);
+        self.with(|m| m.remove(key));
+    }
+
+    /// Creations and deletions still pending for `key` (for logs and tests).
+    pub fn pending(&self, key: &str) -> (i64, usize) {
+        self.with(|m| m.get(key).map(|e| (e.add, e.del.len())).unwrap_or((0, 0)))
     }
 }
 
@@ -142,33 +165,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn creations_and_deletions_hold_a_key_until_seen() {
+    fn creations_and_deletions_are_counted_down() {
         let e = Expectations::default();
-        assert!(e.satisfied("ns/a"), "nothing expected");
-        e.expect_creations("ns/a", 2);
-        assert!(!e.satisfied("ns/a"));
-        e.creation_observed("ns/a");
-        assert!(!e.satisfied("ns/a"));
-        e.creation_observed("ns/a");
-        assert!(e.satisfied("ns/a"));
-        e.expect_deletions("ns/a", 1);
-        assert!(!e.satisfied("ns/a"));
-        e.deletion_observed("ns/a");
-        assert!(e.satisfied("ns/a"));
-        e.expect_creations("ns/a", 1);
-        e.delete("ns/a");
-        assert!(e.satisfied("ns/a"));
-        // Observations for keys nobody waits on change nothing.
-        e.creation_observed("ns/b");
-        assert!(e.satisfied("ns/b"));
+        assert!(e.satisfied("d/web"), "nothing recorded");
+        e.expect_creations("d/web", 2);
+        assert!(!e.satisfied("d/web"));
+        e.creation_observed("d/web");
+        assert!(!e.satisfied("d/web"));
+        e.creation_observed("d/web");
+        assert!(e.satisfied("d/web"));
+        // Extra observations (pods created by someone else) do not go negative in effect.
+        e.creation_observed("d/web");
+        assert!(e.satisfied("d/web"));
+
+        e.expect_deletions("d/web", ["d/a".to_string(), "d/b".to_string()]);
+        assert_eq!(e.pending("d/web"), (0, 2));
+        e.deletion_observed("d/web", "d/a");
+        e.deletion_observed("d/web", "d/a");
+        e.deletion_observed("d/web", "d/other");
+        assert!(!e.satisfied("d/web"), "b is still expected");
+        e.deletion_observed("d/web", "d/b");
+        assert!(e.satisfied("d/web"));
+
+        e.expect_creations("d/web", 1);
+        e.delete("d/web");
+        assert!(e.satisfied("d/web"));
     }
 
     #[test]
-    fn expectations_expire() {
+    fn expired_expectations_are_satisfied() {
         let e = Expectations::new(Duration::ZERO);
-        e.expect_creations("k", 3);
+        e.expect_creations("d/web", 3);
         std::thread::sleep(Duration::from_millis(2));
-        assert!(e.satisfied("k"));
+        assert!(e.satisfied("d/web"));
     }
 
     #[test]

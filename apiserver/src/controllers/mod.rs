@@ -4,16 +4,23 @@
 
 pub mod controller_ref;
 pub mod cronjob;
+pub mod endpoints;
+pub mod endpointslice;
+pub mod endpointutil;
 pub mod event_ttl;
 pub mod expectations;
 pub mod garbage_collector;
+pub mod history;
 pub mod job;
 pub mod namespace;
 pub mod per_namespace;
+pub mod pod_control;
 pub mod podutil;
+pub mod replicaset;
 pub mod root_ca;
 pub mod runtime;
 pub mod serviceaccount;
+pub mod slow_start;
 #[cfg(test)]
 mod testing;
 pub mod ttl_after_finished;
@@ -36,18 +43,97 @@ fn resource(group: &str, plural: &str) -> &'static ResourceInfo {
         .unwrap_or_else(|| panic!("the resource table lists {plural}"))
 }
 
-/// Starts every controller; they stop when `shutdown` turns true.
-pub fn spawn_all(api: Arc<Api>, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    vec![
-        garbage_collector::spawn(api.clone(), garbage_collector::Config::default(), shutdown.clone()),
-        namespace::spawn(api.clone(), namespace::Config::default(), shutdown.clone()),
-        serviceaccount::spawn(api.clone(), serviceaccount::Config::default(), shutdown.clone()),
-        root_ca::spawn(api.clone(), shutdown.clone()),
-        job::spawn(api.clone(), job::Config::default(), shutdown.clone()),
-        ttl_after_finished::spawn(api.clone(), shutdown.clone()),
-        cronjob::spawn(api.clone(), shutdown.clone()),
-        event_ttl::spawn(api, event_ttl::Config::default(), shutdown),
-    ]
+/// Which controllers run, as kube-controller-manager's `--controllers` list
+/// says it: `*` for every controller, `name` to enable one, `-name` to
+/// disable one (names are the controllers' `NAME`s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection(Vec<String>);
+
+impl Default for Selection {
+    fn default() -> Self {
+        Selection(vec!["*".into()])
+    }
+}
+
+/// The names `--controllers` knows.
+pub const NAMES: &[&str] = &[
+    garbage_collector::NAME,
+    namespace::NAME,
+    serviceaccount::NAME,
+    root_ca::NAME,
+    replicaset::NAME,
+    endpoints::NAME,
+    endpointslice::NAME,
+    job::NAME,
+    ttl_after_finished::NAME,
+    cronjob::NAME,
+    event_ttl::NAME,
+];
+
+impl Selection {
+    /// Parses a comma-separated list, rejecting unknown names.
+    pub fn parse(list: &str) -> anyhow::Result<Selection> {
+        let items: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        for item in &items {
+            let name = item.strip_prefix('-').unwrap_or(item);
+            if name != "*" && !NAMES.contains(&name) {
+                anyhow::bail!("unknown controller {name:?}; known: {}", NAMES.join(", "));
+            }
+        }
+        Ok(Selection(items))
+    }
+
+    /// Whether the controller `name` runs.
+    pub fn enabled(&self, name: &str) -> bool {
+        if self.0.iter().any(|i| i.strip_prefix('-') == Some(name)) {
+            return false;
+        }
+        self.0.iter().any(|i| i == name || i == "*")
+    }
+}
+
+/// Starts the selected controllers; they stop when `shutdown` turns true.
+pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let (a, s) = (&api, &shutdown);
+    let mut handles = Vec::new();
+    let mut start = |name: &str, spawn: &dyn Fn() -> JoinHandle<()>| {
+        if selection.enabled(name) {
+            handles.push(spawn());
+        }
+    };
+    start(garbage_collector::NAME, &|| {
+        garbage_collector::spawn(a.clone(), garbage_collector::Config::default(), s.clone())
+    });
+    start(namespace::NAME, &|| {
+        namespace::spawn(a.clone(), namespace::Config::default(), s.clone())
+    });
+    start(serviceaccount::NAME, &|| {
+        serviceaccount::spawn(a.clone(), serviceaccount::Config::default(), s.clone())
+    });
+    start(root_ca::NAME, &|| root_ca::spawn(a.clone(), s.clone()));
+    start(replicaset::NAME, &|| {
+        replicaset::spawn(a.clone(), replicaset::Config::default(), s.clone())
+    });
+    start(endpoints::NAME, &|| {
+        endpoints::spawn(a.clone(), endpoints::Config::default(), s.clone())
+    });
+    start(endpointslice::NAME, &|| {
+        endpointslice::spawn(a.clone(), endpointslice::Config::default(), s.clone())
+    });
+    start(job::NAME, &|| job::spawn(a.clone(), job::Config::default(), s.clone()));
+    start(ttl_after_finished::NAME, &|| {
+        ttl_after_finished::spawn(a.clone(), s.clone())
+    });
+    start(cronjob::NAME, &|| cronjob::spawn(a.clone(), s.clone()));
+    start(event_ttl::NAME, &|| {
+        event_ttl::spawn(a.clone(), event_ttl::Config::default(), s.clone())
+    });
+    handles
 }
 
 #[cfg(test)]
@@ -63,18 +149,33 @@ mod tests {
             ("", "events"),
             ("", "pods"),
             ("apps", "replicasets"),
+            ("apps", "controllerrevisions"),
+            ("", "endpoints"),
+            ("discovery.k8s.io", "endpointslices"),
         ] {
             assert!(resource(group, plural).is_storage_version(), "{plural}");
         }
         assert_eq!(resource("autoscaling", "horizontalpodautoscalers").version, "v2");
     }
 
+    #[test]
+    fn selections_as_the_controllers_flag() {
+        let all = Selection::default();
+        assert!(NAMES.iter().all(|n| all.enabled(n)));
+        let some = Selection::parse("*, -replicaset-controller").unwrap();
+        assert!(!some.enabled(replicaset::NAME) && some.enabled(namespace::NAME));
+        let only = Selection::parse("namespace-controller").unwrap();
+        assert!(only.enabled(namespace::NAME) && !only.enabled(replicaset::NAME));
+        assert!(Selection::parse("*,-nope").is_err());
+        assert!(!Selection::parse("").unwrap().enabled(namespace::NAME));
+    }
+
     #[tokio::test]
     async fn all_controllers_start_and_stop() {
         let env = TestEnv::new().await;
         let (stop, rx) = watch::channel(false);
-        let handles = spawn_all(env.api.clone(), rx);
-        assert_eq!(handles.len(), 8);
+        let handles = spawn_all(env.api.clone(), &Selection::default(), rx);
+        assert_eq!(handles.len(), NAMES.len());
         let sa = resource("", "serviceaccounts");
         let c = env.client();
         eventually("controllers running", || async {

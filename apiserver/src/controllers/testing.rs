@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k1s_proto::resources::find;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -79,6 +79,35 @@ impl TestEnv {
             "status": {"phase": "Active"},
         });
         self.client().create(ns, None, &obj).await.expect("namespace created")
+    }
+
+    /// Sets a pod's status as the kubelet would: `phase`, an IP, and a
+    /// `Ready` condition (`ready`) that changed at `since` (RFC 3339).
+    pub async fn set_pod_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        phase: &str,
+        ip: Option<&str>,
+        ready: bool,
+        since: &str,
+    ) -> Value {
+        let pods = find("", "v1", "pods").expect("pods");
+        let c = self.client();
+        let mut pod = c.get(pods, Some(namespace), name).await.expect("pod exists");
+        let status = if ready { "True" } else { "False" };
+        pod["status"]["phase"] = json!(phase);
+        pod["status"]["conditions"] = json!([
+            {"type": "Ready", "status": status, "lastTransitionTime": since},
+            {"type": "ContainersReady", "status": status, "lastTransitionTime": since},
+        ]);
+        if let Some(ip) = ip {
+            pod["status"]["podIP"] = json!(ip);
+            pod["status"]["podIPs"] = json!([{"ip": ip}]);
+        }
+        c.update_status(pods, Some(namespace), &pod)
+            .await
+            .expect("pod status set")
     }
 }
 

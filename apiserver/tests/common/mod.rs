@@ -36,6 +36,7 @@ impl TestServer {
             kubeconfig_path: kubeconfig.clone(),
             node_name: "test-node".into(),
             start_node: None,
+            controllers: Default::default(),
         };
         let (tx, rx) = watch::channel(false);
         let handle = tokio::spawn(server::run(opts, rx));

@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::controller_ref::{claim_with_finalizers, controller_of};
+use super::pod_control::PodControl;
 use super::resource;
 use super::runtime::{Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
 use crate::api::Api;
@@ -85,7 +86,11 @@ pub fn spawn(api: Arc<Api>, config: Config, shutdown: watch::Receiver<bool>) -> 
         ..QueueConfig::default()
     });
     let recorder = EventRecorder::spawn(client.clone(), EventSource::controller(NAME));
-    let syncer = Arc::new(Syncer::new(ApiControl { client: client.clone() }, recorder));
+    let control = ApiControl {
+        client: client.clone(),
+        pods: PodControl::new(client.clone(), recorder.clone()),
+    };
+    let syncer = Arc::new(Syncer::new(control, recorder));
     let jobs = Informer::new(client.clone(), resource("batch", "jobs"));
     let job_cache = jobs.cache();
     let pods = Informer::new(client.clone(), resource("", "pods"));
@@ -139,18 +144,16 @@ fn is_finished(job: &Value) -> bool {
 /// The writes of the Job controller, through the API.
 struct ApiControl {
     client: Client,
+    pods: PodControl,
 }
 
 impl JobControl for ApiControl {
-    async fn create_pod(&self, namespace: &str, pod: &Value) -> Result<Value, ApiError> {
-        self.client.create(resource("", "pods"), Some(namespace), pod).await
+    async fn create_pod(&self, pod: &Value, parent: &Value) -> Result<Value, ApiError> {
+        self.pods.create(pod, parent).await
     }
 
-    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<(), ApiError> {
-        self.client
-            .delete(resource("", "pods"), Some(namespace), name, &Value::Null)
-            .await
-            .map(|_| ())
+    async fn delete_pod(&self, name: &str, parent: &Value) -> Result<(), ApiError> {
+        self.pods.delete(name, parent).await
     }
 
     async fn remove_tracking_finalizer(&self, namespace: &str, name: &str) -> Result<(), ApiError> {
@@ -381,7 +384,7 @@ impl Handlers {
             return;
         };
         if let Some(k) = job_key(&job) {
-            self.syncer.expectations.deletion_observed(&k);
+            self.syncer.expectations.deletion_observed(&k, &sync::pod_key(pod));
         }
         if last || !finalizer {
             self.finalizer_observed(&job, pod);

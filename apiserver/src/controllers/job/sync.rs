@@ -27,24 +27,25 @@ use super::failure_policy::{match_policy, Action};
 use super::indexed::{self, completion_index, Intervals};
 use super::{success_policy, INDEX_FAILURE_COUNT, INDEX_IGNORED_FAILURE_COUNT, TRACKING_FINALIZER};
 use crate::controllers::expectations::{Expectations, UidExpectations};
+use crate::controllers::pod_control::is_namespace_terminating;
 use crate::controllers::podutil::{self, compare_active_pods, is_active, is_ready, pod_from_template};
+use crate::controllers::slow_start::{slow_start_batch, INITIAL_BATCH_SIZE};
 use crate::events::{EventRecorder, NORMAL, WARNING};
 
 /// Most uids kept in `status.uncountedTerminatedPods` at once (`MaxUncountedPods`).
 pub const MAX_UNCOUNTED_PODS: usize = 500;
 /// Most pods created or deleted in one sync (`MaxPodCreateDeletePerSync`).
 pub const MAX_POD_CREATE_DELETE_PER_SYNC: usize = 500;
-/// The first batch of pod creations (`SlowStartInitialBatchSize`).
-const SLOW_START_INITIAL_BATCH_SIZE: usize = 1;
 /// The least delay of a sync put off by back-off (`syncJobBatchPeriod`).
 pub const SYNC_BATCH_PERIOD: Duration = Duration::from_secs(1);
 
 /// The writes a Job sync makes.
 pub trait JobControl: Send + Sync {
-    /// Creates a pod; returns it as stored.
-    fn create_pod(&self, namespace: &str, pod: &Value) -> impl Future<Output = Result<Value, ApiError>> + Send;
-    /// Deletes a pod (its finalizers keep it until removed).
-    fn delete_pod(&self, namespace: &str, name: &str) -> impl Future<Output = Result<(), ApiError>> + Send;
+    /// Creates a pod for the Job `parent` (with the `SuccessfulCreate`/`FailedCreate` events).
+    fn create_pod(&self, pod: &Value, parent: &Value) -> impl Future<Output = Result<Value, ApiError>> + Send;
+    /// Deletes a pod of the Job `parent` (with the `SuccessfulDelete`/`FailedDelete`
+    /// events); its finalizers keep it until removed.
+    fn delete_pod(&self, name: &str, parent: &Value) -> impl Future<Output = Result<(), ApiError>> + Send;
     /// Removes the job-tracking finalizer from a pod.
     fn remove_tracking_finalizer(
         &self,
@@ -157,6 +158,11 @@ fn uid(pod: &Value) -> &str {
     pod.uid().unwrap_or("")
 }
 
+/// A pod's `namespace/name`, as deletion expectations name children.
+pub fn pod_key(pod: &Value) -> String {
+    format!("{}/{}", pod.namespace().unwrap_or(""), pod.name().unwrap_or(""))
+}
+
 /// Whether the pod still carries the job-tracking finalizer.
 pub fn has_tracking_finalizer(pod: &Value) -> bool {
     pod["metadata"]["finalizers"]
@@ -186,11 +192,6 @@ fn job_reference(job: &Job) -> Value {
             "resourceVersion": job.metadata.resource_version,
         },
     })
-}
-
-/// Whether a create failed because the namespace is going away.
-fn namespace_terminating(e: &ApiError) -> bool {
-    e.causes.iter().any(|c| c.reason == "NamespaceTerminating")
 }
 
 fn count(v: Option<i32>) -> i32 {
@@ -471,7 +472,8 @@ impl<C: JobControl> Syncer<C> {
         let mut active = ctx.active_pods.len() as i32;
         if ctx.p.suspended {
             let to_delete = active_pods_for_removal(&ctx.p, &ctx.active_pods, ctx.active_pods.len());
-            self.expectations.expect_deletions(&ctx.key, to_delete.len());
+            self.expectations
+                .expect_deletions(&ctx.key, to_delete.iter().map(|p| pod_key(p)));
             let (removed_ready, removed, err) = self.delete_job_pods(ctx, &to_delete).await;
             ctx.terminating += removed;
             ctx.ready -= removed_ready;
@@ -486,7 +488,8 @@ impl<C: JobControl> Syncer<C> {
         let mut to_delete = active_pods_for_removal(&ctx.p, &ctx.active_pods, rm_at_least);
         to_delete.truncate(MAX_POD_CREATE_DELETE_PER_SYNC);
         if !to_delete.is_empty() {
-            self.expectations.expect_deletions(&ctx.key, to_delete.len());
+            self.expectations
+                .expect_deletions(&ctx.key, to_delete.iter().map(|p| pod_key(p)));
             let (removed_ready, removed, err) = self.delete_job_pods(ctx, &to_delete).await;
             ctx.terminating += removed;
             ctx.ready -= removed_ready;
@@ -531,43 +534,23 @@ impl<C: JobControl> Syncer<C> {
         }
         add_tracking_finalizer(&mut template);
 
-        let mut first_err: Option<anyhow::Error> = None;
-        let mut batch = diff.min(SLOW_START_INITIAL_BATCH_SIZE);
-        let mut remaining = diff;
         let mut queue = indexes.into_iter();
-        while remaining > 0 {
-            let batch_ixs: Vec<Option<usize>> = queue.by_ref().take(batch).collect();
-            let creates = batch_ixs.iter().map(|ix| self.create_one(ctx, &template, *ix));
-            let results = futures::future::join_all(creates).await;
-            let mut batch_failed = false;
-            for r in results {
-                if let Err(e) = r {
-                    self.expectations.creation_observed(&ctx.key);
-                    active -= 1;
-                    batch_failed = true;
-                    first_err.get_or_insert(e);
-                }
-            }
-            let skipped = remaining - batch;
-            if batch_failed && skipped > 0 {
-                // Slow start: stop after a failing batch; a later sync retries.
-                active -= skipped as i32;
-                for _ in 0..skipped {
-                    self.expectations.creation_observed(&ctx.key);
-                }
-                break;
-            }
-            remaining -= batch;
-            batch = (2 * batch).min(remaining);
+        let (created, err) = slow_start_batch(diff, INITIAL_BATCH_SIZE, || {
+            let ix = queue.next().flatten();
+            self.create_one(ctx, &template, ix)
+        })
+        .await;
+        // Failed and skipped creates will never be seen: stop expecting them.
+        for _ in created..diff {
+            self.expectations.creation_observed(&ctx.key);
         }
-        (active, first_err)
+        active -= (diff - created) as i32;
+        (active, err)
     }
 
-    /// Creates one pod (of index `ix`, if any); `Ok` also when the namespace
-    /// is going away (the create is pointless, not an error).
+    /// Creates one pod (of index `ix`, if any).
     async fn create_one(&self, ctx: &Ctx, template: &Value, ix: Option<usize>) -> anyhow::Result<()> {
         let name = ctx.job.metadata.name.clone().unwrap_or_default();
-        let namespace = ctx.job.metadata.namespace.clone().unwrap_or_default();
         let mut template = template.clone();
         let prefix = match ix {
             Some(ix) => {
@@ -580,47 +563,17 @@ impl<C: JobControl> Syncer<C> {
             None => format!("{name}-"),
         };
         let pod = pod_from_template(&template, &ctx.job_ref, &prefix);
-        match self.control.create_pod(&namespace, &pod).await {
-            Ok(created) => {
-                let msg = format!("Created pod: {}", created.name().unwrap_or(""));
-                self.recorder.event(&ctx.job_ref, NORMAL, "SuccessfulCreate", msg);
-                Ok(())
-            }
-            Err(e) if namespace_terminating(&e) => Ok(()),
-            Err(e) => {
-                self.recorder.event(
-                    &ctx.job_ref,
-                    WARNING,
-                    "FailedCreate",
-                    format!("Error creating: {}", e.message),
-                );
-                Err(anyhow::Error::new(e).context(format!("creating a pod for Job {}", ctx.key)))
-            }
+        match self.control.create_pod(&pod, &ctx.job_ref).await {
+            Ok(_) => Ok(()),
+            // The namespace is going away: the create is pointless, not an error.
+            Err(e) if is_namespace_terminating(&e) => Ok(()),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("creating a pod for Job {}", ctx.key))),
         }
     }
 
-    /// Deletes one pod with the `SuccessfulDelete`/`FailedDelete` events; a
-    /// pod already gone is an error the callers ignore.
+    /// Deletes one pod; a pod already gone is a `NotFound` error the callers ignore.
     async fn delete_one(&self, ctx: &Ctx, pod: &Value) -> Result<(), ApiError> {
-        let name = pod.name().unwrap_or("");
-        let namespace = pod.namespace().unwrap_or("");
-        match self.control.delete_pod(namespace, name).await {
-            Ok(()) => {
-                self.recorder
-                    .event(&ctx.job_ref, NORMAL, "SuccessfulDelete", format!("Deleted pod: {name}"));
-                Ok(())
-            }
-            Err(e) if e.is_not_found() => Err(e),
-            Err(e) => {
-                self.recorder.event(
-                    &ctx.job_ref,
-                    WARNING,
-                    "FailedDelete",
-                    format!("Error deleting: {}", e.message),
-                );
-                Err(e)
-            }
-        }
+        self.control.delete_pod(pod.name().unwrap_or(""), &ctx.job_ref).await
     }
 
     /// Deletes the active pods of a finished Job, keeping their finalizers
@@ -669,7 +622,7 @@ impl<C: JobControl> Syncer<C> {
                     }
                 }
                 Err(e) => {
-                    self.expectations.deletion_observed(&ctx.key);
+                    self.expectations.deletion_observed(&ctx.key, &pod_key(pod));
                     if e.is_not_found() {
                         deleted += 1;
                     } else {

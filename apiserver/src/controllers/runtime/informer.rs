@@ -108,6 +108,22 @@ impl Cache {
         self.inner.lists.load(Ordering::Relaxed)
     }
 
+    /// A synced cache holding `objects` (for tests of code that reads caches).
+    #[cfg(test)]
+    pub fn of(objects: impl IntoIterator<Item = Value>) -> Cache {
+        let cache = Cache::default();
+        {
+            let mut map = cache.write();
+            for o in objects {
+                if let Some(key) = key_of_object(&o) {
+                    map.insert(key, Arc::new(o));
+                }
+            }
+        }
+        cache.inner.synced.send_replace(true);
+        cache
+    }
+
     /// Waits until the first list has been loaded.
     pub async fn wait_synced(&self) {
         let mut rx = self.inner.synced.subscribe();

@@ -1,6 +1,6 @@
 //! `POST` to a collection: create.
 
-use k1s_proto::meta::{now_rfc3339, ObjectMeta};
+use k1s_proto::meta::{now_rfc3339, ObjectMeta, NAME_ALPHABET};
 use k1s_proto::ApiError;
 use rand::Rng;
 use serde_json::Value;
@@ -12,9 +12,6 @@ use crate::http::query::Query;
 use crate::http::route::ResourcePath;
 use crate::http::warning;
 use crate::registry::strategy_for;
-
-/// Characters Kubernetes uses for `generateName` suffixes (no vowels, no look-alikes).
-const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 /// Appends Kubernetes' 5-character random suffix to a `generateName`.
 pub fn generate_name(base: &str) -> String {

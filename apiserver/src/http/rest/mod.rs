@@ -33,6 +33,7 @@ use crate::store::StoreError;
 
 pub use create::generate_name;
 pub use delete::DeleteOptions;
+pub use object::NAMESPACE_TERMINATING_CAUSE;
 pub use update::UpdateMode;
 
 /// Serves a request addressed to a resource path.

@@ -62,6 +62,9 @@ pub fn check_size(obj: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The `details.causes` reason of a create refused in a terminating namespace.
+pub const NAMESPACE_TERMINATING_CAUSE: &str = "NamespaceTerminating";
+
 /// Checks that objects may be created in `namespace`: it must exist and not be terminating.
 pub fn check_namespace(api: &Api, info: &ResourceInfo, namespace: &str, name: &str) -> Result<(), ApiError> {
     let ns_info = resources::find("", "v1", "namespaces").ok_or_else(ApiError::no_route)?;
@@ -72,14 +75,12 @@ pub fn check_namespace(api: &Api, info: &ResourceInfo, namespace: &str, name: &s
         .ok_or_else(|| ApiError::not_found(ns_info, namespace))?;
     let terminating = ns.deletion_timestamp().is_some() || ns["status"]["phase"] == "Terminating";
     if terminating {
-        let mut e = ApiError::forbidden(
-            info,
-            name,
-            &format!("unable to create new content in namespace {namespace} because it is being terminated"),
-        );
+        let message = format!("unable to create new content in namespace {namespace} because it is being terminated");
+        let mut e = ApiError::forbidden(info, name, &message);
+        // Controllers recognise this cause and stop creating (`NamespaceTerminatingCause`).
         e.causes.push(k1s_proto::status::Cause {
-            reason: "NamespaceTerminating".into(),
-            message: format!("namespace {namespace} is being terminated"),
+            reason: NAMESPACE_TERMINATING_CAUSE.into(),
+            message,
             field: "metadata.namespace".into(),
         });
         return Err(e);
