@@ -224,8 +224,9 @@ async fn tail_start(file: &mut File, n: u64) -> anyhow::Result<u64> {
     let mut end = len;
     let mut seen = 0u64;
     let mut buf = vec![0u8; 8192];
-    // The newline that ends the last line does not start a line.
-    let mut skip_last = true;
+    // As the kubelet counts: the last n lines hold exactly n newlines, so they
+    // start after the (n+1)-th newline from the end; an entry still being
+    // written (no newline yet) comes along but does not count.
     while end > 0 {
         let size = buf.len().min(end as usize);
         let from = end - size as u64;
@@ -233,15 +234,10 @@ async fn tail_start(file: &mut File, n: u64) -> anyhow::Result<u64> {
         file.read_exact(&mut buf[..size]).await?;
         for i in (0..size).rev() {
             if buf[i] != b'\n' {
-                skip_last = false;
-                continue;
-            }
-            if skip_last {
-                skip_last = false;
                 continue;
             }
             seen += 1;
-            if seen == n {
+            if seen == n + 1 {
                 return Ok(from + i as u64 + 1);
             }
         }
@@ -431,6 +427,17 @@ garbage line
             ..Default::default()
         };
         assert_eq!(read_all(&path, limit).await, "one\ntw");
+    }
+
+    #[tokio::test]
+    async fn tail_does_not_count_an_entry_still_being_written() {
+        let whole = "2024-05-01T10:00:00Z stdout F one\n2024-05-01T10:00:01Z stdout F two\n";
+        let (_d, path) = write_log(&format!("{whole}2024-05-01T10:00:02Z stdout F thr"));
+        let tail = LogOptions {
+            tail_lines: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(read_all(&path, tail).await, "two\n");
     }
 
     #[tokio::test]
