@@ -15,12 +15,14 @@ pub mod job;
 pub mod namespace;
 pub mod per_namespace;
 pub mod pod_control;
+pub mod pod_owner;
 pub mod podutil;
 pub mod replicaset;
 pub mod root_ca;
 pub mod runtime;
 pub mod serviceaccount;
 pub mod slow_start;
+pub mod statefulset;
 #[cfg(test)]
 mod testing;
 pub mod ttl_after_finished;
@@ -62,6 +64,7 @@ pub const NAMES: &[&str] = &[
     serviceaccount::NAME,
     root_ca::NAME,
     replicaset::NAME,
+    statefulset::NAME,
     endpoints::NAME,
     endpointslice::NAME,
     job::NAME,
@@ -119,6 +122,9 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     start(replicaset::NAME, &|| {
         replicaset::spawn(a.clone(), replicaset::Config::default(), s.clone())
     });
+    start(statefulset::NAME, &|| {
+        statefulset::spawn(a.clone(), statefulset::Config::default(), s.clone())
+    });
     start(endpoints::NAME, &|| {
         endpoints::spawn(a.clone(), endpoints::Config::default(), s.clone())
     });
@@ -150,6 +156,8 @@ mod tests {
             ("", "pods"),
             ("apps", "replicasets"),
             ("apps", "controllerrevisions"),
+            ("apps", "statefulsets"),
+            ("", "persistentvolumeclaims"),
             ("", "endpoints"),
             ("discovery.k8s.io", "endpointslices"),
         ] {

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::controller_ref::controller_of;
+use super::pod_owner;
 use super::resource;
 use super::runtime::{Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
 use crate::api::Api;
@@ -77,11 +78,7 @@ fn key_of(obj: &Value) -> Option<String> {
 /// The key of the CronJob controlling `job`, if it exists with that uid.
 fn owning_cronjob(cronjobs: &Cache, job: &Value) -> Option<String> {
     let owner = controller_of(job)?;
-    if owner["kind"] != "CronJob" {
-        return None;
-    }
-    let cj = cronjobs.get(job.namespace(), owner["name"].as_str()?)?;
-    (cj.uid() == owner["uid"].as_str()).then(|| key_of(&cj)).flatten()
+    pod_owner::resolve(cronjobs, "CronJob", job.namespace(), &owner).and_then(|cj| key_of(&cj))
 }
 
 /// Queues a CronJob: now, or (its schedule changed) for its next activation (`updateCronJob`).

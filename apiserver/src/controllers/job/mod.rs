@@ -30,6 +30,7 @@ use tokio::task::JoinHandle;
 
 use super::controller_ref::{claim_with_finalizers, controller_of};
 use super::pod_control::PodControl;
+use super::pod_owner;
 use super::resource;
 use super::runtime::{Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
 use crate::api::Api;
@@ -275,25 +276,12 @@ impl Handlers {
 
     /// The Job a controller reference names, if it exists with that uid.
     fn resolve(&self, namespace: Option<&str>, owner: &Value) -> Option<Arc<Value>> {
-        if owner["kind"] != "Job" {
-            return None;
-        }
-        let job = self.jobs.get(namespace, owner["name"].as_str()?)?;
-        (job.uid() == owner["uid"].as_str()).then_some(job)
+        pod_owner::resolve(&self.jobs, "Job", namespace, owner)
     }
 
     /// Jobs whose selector matches an orphan pod (they may adopt it).
     fn matching_jobs(&self, pod: &Value) -> Vec<Arc<Value>> {
-        let Some(ns) = pod.namespace() else {
-            return Vec::new();
-        };
-        self.jobs
-            .list_in(ns)
-            .into_iter()
-            .filter(|j| {
-                LabelSelector::from_json(&j["spec"]["selector"]).is_ok_and(|s| !s.is_empty() && s.matches(pod.labels()))
-            })
-            .collect()
+        pod_owner::matching(&self.jobs, pod)
     }
 
     fn pod_changed(&self, change: &Change) {
