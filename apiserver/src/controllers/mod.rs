@@ -20,6 +20,7 @@ pub mod podutil;
 pub mod replicaset;
 pub mod root_ca;
 pub mod runtime;
+pub mod scheduler;
 pub mod serviceaccount;
 pub mod slow_start;
 pub mod statefulset;
@@ -70,6 +71,7 @@ pub const NAMES: &[&str] = &[
     job::NAME,
     ttl_after_finished::NAME,
     cronjob::NAME,
+    scheduler::NAME,
     event_ttl::NAME,
 ];
 
@@ -136,6 +138,9 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
         ttl_after_finished::spawn(a.clone(), s.clone())
     });
     start(cronjob::NAME, &|| cronjob::spawn(a.clone(), s.clone()));
+    start(scheduler::NAME, &|| {
+        scheduler::spawn(a.clone(), scheduler::Config::default(), s.clone())
+    });
     start(event_ttl::NAME, &|| {
         event_ttl::spawn(a.clone(), event_ttl::Config::default(), s.clone())
     });

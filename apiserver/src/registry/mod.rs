@@ -19,6 +19,7 @@ mod configmap;
 mod controllerrevision;
 pub mod cronjob;
 mod daemonset;
+pub mod default_tolerations;
 mod deployment;
 mod hpa;
 pub mod job;
@@ -42,6 +43,7 @@ mod volume;
 mod workload;
 
 pub use allocator::Allocators;
+pub use pod::update_pod_condition;
 pub use priorityclass::SYSTEM_PRIORITY_CLASSES;
 
 /// What the REST layer asks of a kind.
