@@ -23,7 +23,6 @@ spec:
   template:
     spec:
       restartPolicy: Never
-      nodeName: e2e-node
       terminationGracePeriodSeconds: 1
       containers:
       - name: work
@@ -40,7 +39,6 @@ spec:
   template:
     spec:
       restartPolicy: Never
-      nodeName: e2e-node
       terminationGracePeriodSeconds: 1
       containers:
       - name: work
@@ -55,7 +53,6 @@ spec:
   template:
     spec:
       restartPolicy: Never
-      nodeName: e2e-node
       terminationGracePeriodSeconds: 1
       containers:
       - name: work
@@ -70,7 +67,6 @@ spec:
   template:
     spec:
       restartPolicy: Never
-      nodeName: e2e-node
       terminationGracePeriodSeconds: 1
       containers:
       - name: work
@@ -85,7 +81,6 @@ spec:
   template:
     spec:
       restartPolicy: Never
-      nodeName: e2e-node
       terminationGracePeriodSeconds: 1
       containers:
       - name: work
@@ -99,7 +94,6 @@ spec:
   template:
     spec:
       restartPolicy: OnFailure
-      nodeName: e2e-node
       terminationGracePeriodSeconds: 1
       containers:
       - name: work
@@ -125,7 +119,6 @@ spec:
       template:
         spec:
           restartPolicy: OnFailure
-          nodeName: e2e-node
           terminationGracePeriodSeconds: 1
           containers:
           - name: tick
@@ -306,6 +299,10 @@ fn lab_06_jobs_and_cronjobs() {
     let pods = items(&server, &["get", "pods", "-l", "batch.kubernetes.io/job-name=parallel"]);
     assert_eq!(pods.len(), 5);
     assert!(pods.iter().all(|p| p["status"]["phase"] == "Succeeded"));
+    assert!(
+        pods.iter().all(|p| p["spec"]["nodeName"] == "e2e-node"),
+        "placed by the scheduler"
+    );
     assert!(watch.pods_seen() >= 5, "the watch saw the pods");
     assert!(
         watch.max_active() <= 2,
