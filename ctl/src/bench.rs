@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+mod deployment;
 mod pods;
 
 /// The benchmarks.
@@ -67,6 +68,14 @@ pub enum Bench {
         #[arg(long)]
         image_archive: PathBuf,
     },
+    /// A Deployment scaled 0 → 100 (time to Ready, control-plane CPU) and a
+    /// rolling update of 50 (time, the controllers' API writes).
+    Deployment {
+        /// A `docker save` archive of busybox:1.36 to import (the e2e tests build one
+        /// under /var/tmp/k1s-test-images/).
+        #[arg(long)]
+        image_archive: PathBuf,
+    },
     /// Store growth and disk writes with one Lease renewed every 10 s.
     Churn {
         /// Minutes to run.
@@ -93,6 +102,7 @@ pub fn run(bench: Bench) -> Result<()> {
             Bench::Openapi { requests } => openapi(requests).await,
             Bench::Churn { minutes, interval } => churn(minutes, Duration::from_secs(interval)).await,
             Bench::Pods { pods, image_archive } => pods::pods(pods, image_archive).await,
+            Bench::Deployment { image_archive } => deployment::deployment_bench(image_archive).await,
         }
     })
 }
@@ -112,6 +122,11 @@ impl ServerProcess {
 
     /// Spawns with extra flags.
     fn spawn_with(dir: &Path, extra: &[String]) -> Result<ServerProcess> {
+        ServerProcess::spawn_logging(dir, extra, "warn", Stdio::inherit())
+    }
+
+    /// Spawns with extra flags, a `K1S_LOG` filter and where its log goes.
+    fn spawn_logging(dir: &Path, extra: &[String], filter: &str, log: Stdio) -> Result<ServerProcess> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = Command::new(std::env::current_exe()?)
             .args([
@@ -126,10 +141,10 @@ impl ServerProcess {
             .arg(dir.join("data"))
             .arg("--write-kubeconfig")
             .arg(dir.join("k1s.yaml"))
-            .env("K1S_LOG", "warn")
+            .env("K1S_LOG", filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .context("starting k1s server")?;
         Ok(ServerProcess {

@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use super::{ms, percentile, rss_kib, Conn, ServerProcess};
 
 /// The image the pods run (imported from `archive`).
-const IMAGE: &str = "busybox:1.36";
-const NODE: &str = "bench-node";
+pub(super) const IMAGE: &str = "busybox:1.36";
+pub(super) const NODE: &str = "bench-node";
 
 fn pod(name: &str) -> Value {
     json!({
@@ -29,14 +29,14 @@ fn pod(name: &str) -> Value {
     })
 }
 
-fn is_ready(pod: &Value) -> bool {
+pub(super) fn is_ready(pod: &Value) -> bool {
     pod["status"]["conditions"]
         .as_array()
         .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
 }
 
 /// The flags that give the bench server its node (own ports, bridge and range).
-fn node_args(dir: &Path) -> Vec<String> {
+pub(super) fn node_args(dir: &Path) -> Vec<String> {
     let kubelet = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -55,7 +55,7 @@ fn node_args(dir: &Path) -> Vec<String> {
     ]
 }
 
-fn k1s(args: &[&str], data_dir: &Path, extra: &[String]) -> Result<String> {
+pub(super) fn k1s(args: &[&str], data_dir: &Path, extra: &[String]) -> Result<String> {
     let out = Command::new(std::env::current_exe()?)
         .args(args)
         .arg("--data-dir")
@@ -109,7 +109,7 @@ fn ctr_floor(socket: &Path, runs: usize) -> Result<Vec<Duration>> {
     Ok(times)
 }
 
-async fn wait_node_ready(conn: &mut Conn) -> Result<()> {
+pub(super) async fn wait_node_ready(conn: &mut Conn) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (code, body) = conn.send(Method::GET, &format!("/api/v1/nodes/{NODE}"), None).await?;

@@ -16,6 +16,8 @@ mod rolling;
 mod sync;
 pub mod util;
 
+pub use rolling::{ideal_rollout, ideal_rollout_steps};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +32,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::controller_ref::{self, controller_of};
+use super::endpointutil::WrittenVersions;
 use super::resource;
 use super::runtime::{cache_key, Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
 use crate::api::Api;
@@ -72,11 +75,15 @@ pub fn start(
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let queue: WorkQueue<String> = WorkQueue::new(QueueConfig::default());
-    let q = queue.clone();
+    let written = Arc::new(WrittenVersions::default());
+    let (q, w) = (queue.clone(), written.clone());
     let d_informer = Informer::new(client.clone(), resource("apps", "deployments")).on_change(move |change| {
         let d = match change {
             Change::Applied { new, .. } => new,
-            Change::Deleted(d) => d,
+            Change::Deleted(d) => {
+                w.forget(&written_key("deployments", d));
+                d
+            }
         };
         q.add(key_of(d));
     });
@@ -85,8 +92,13 @@ pub fn start(
         queue: queue.clone(),
         deployments: deployments.clone(),
     };
-    let rs_informer =
-        Informer::new(client.clone(), resource("apps", "replicasets")).on_change(move |c| handlers.replica_set(c));
+    let w = written.clone();
+    let rs_informer = Informer::new(client.clone(), resource("apps", "replicasets")).on_change(move |c| {
+        if let Change::Deleted(rs) = c {
+            w.forget(&written_key("replicasets", rs));
+        }
+        handlers.replica_set(c)
+    });
     let replicasets = rs_informer.cache();
     let handlers = Handlers {
         queue: queue.clone(),
@@ -101,6 +113,7 @@ pub fn start(
         deployments: deployments.clone(),
         replicasets,
         pods: pod_informer.cache(),
+        written,
     });
     let controller = Controller::new(NAME, reconciler, queue)
         .informers(vec![d_informer, rs_informer, pod_informer])
@@ -114,6 +127,11 @@ pub fn start(
 /// The queue key of an object: `namespace/name`.
 fn key_of(obj: &Value) -> String {
     cache_key(obj.namespace(), obj.name().unwrap_or(""))
+}
+
+/// The key of an object in the own-write tracker: `<plural>/<namespace>/<name>`.
+fn written_key(plural: &str, obj: &Value) -> String {
+    format!("{plural}/{}", key_of(obj))
 }
 
 /// The object of `cache` a controller reference of `kind` points at (same name and uid).
@@ -214,6 +232,10 @@ struct Deployments {
     deployments: Cache,
     replicasets: Cache,
     pods: Cache,
+    /// The resourceVersion of each Deployment and ReplicaSet this controller
+    /// last wrote: a cache still older waits for its event instead of acting
+    /// on a stale copy (and being refused with a conflict).
+    written: Arc<WrittenVersions>,
 }
 
 impl Reconciler for Deployments {
@@ -239,6 +261,31 @@ impl Reconciler for Deployments {
 }
 
 impl Deployments {
+    /// Whether the cache lags behind this controller's own writes of the
+    /// Deployment or of a ReplicaSet of its namespace.
+    fn stale(&self, obj: &Value) -> bool {
+        if self.written.is_stale(&written_key("deployments", obj), Some(obj)) {
+            return true;
+        }
+        self.replicasets
+            .list_in(obj.namespace().unwrap_or(""))
+            .iter()
+            .any(|rs| self.written.is_stale(&written_key("replicasets", rs), Some(rs)))
+    }
+
+    /// Records a write (or, with `None`, the delete) of the ReplicaSet `name`.
+    fn wrote_rs(&self, namespace: Option<&str>, name: &str, written: Option<&Value>) {
+        let key = format!("replicasets/{}", cache_key(namespace, name));
+        self.written.record(&key, written);
+    }
+
+    /// Whether this controller created or wrote the ReplicaSet `name` and the cache does not show it yet.
+    fn rs_pending(&self, namespace: Option<&str>, name: &str) -> bool {
+        let key = format!("replicasets/{}", cache_key(namespace, name));
+        self.written
+            .is_stale(&key, self.replicasets.get(namespace, name).as_deref())
+    }
+
     /// `getReplicaSetsForDeployment`: the ReplicaSets of the namespace the
     /// Deployment controls after adopting matching orphans and releasing
     /// those that stopped matching.
@@ -340,6 +387,10 @@ impl<'a> Sync<'a> {
             }
             return Ok(());
         }
+        if self.ctl.stale(&self.obj) {
+            // Our own last writes are on their way to the caches; their events sync again.
+            return Ok(());
+        }
         let mut rss = Box::pin(self.ctl.replica_sets_for(&self.obj)).await?;
         if self.d.metadata.deletion_timestamp.is_some() {
             return Box::pin(self.sync_status_only(&mut rss)).await;
@@ -370,6 +421,9 @@ impl<'a> Sync<'a> {
             .client
             .update_status(resource("apps", "deployments"), self.namespace(), &body)
             .await?;
+        self.ctl
+            .written
+            .record(&written_key("deployments", &written), Some(&written));
         self.d = serde_json::from_value(written).map_err(ApiError::internal)?;
         Ok(())
     }

@@ -93,6 +93,62 @@ pub fn old_scale_down_plan(
     plan
 }
 
+/// The steps Kubernetes' algorithm takes to roll `d` from one full old
+/// ReplicaSet to a new one if every pod were available the moment it is
+/// created (the fewest possible): ("new" or "old", size) in order, the first
+/// being the new ReplicaSet's create.
+pub fn ideal_rollout(d: &Deployment) -> Vec<(&'static str, i32)> {
+    let replicas = util::replicas(d);
+    let rs = |uid: &str, n: i32, created: i64| -> ReplicaSet {
+        let mut r = ReplicaSet::default();
+        r.metadata.uid = Some(uid.into());
+        r.metadata.creation_timestamp = jiff::Timestamp::from_second(created)
+            .ok()
+            .map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time);
+        util::set_rs_replicas(&mut r, n);
+        r.status = Some(k8s_openapi::api::apps::v1::ReplicaSetStatus {
+            replicas: n,
+            available_replicas: Some(n),
+            ready_replicas: Some(n),
+            ..Default::default()
+        });
+        r
+    };
+    let (mut old_n, mut new_n) = (replicas, 0);
+    let mut steps = Vec::new();
+    // Each step moves at least one pod; twice the replicas bounds a stuck rollout.
+    for _ in 0..(2 * replicas + 2) {
+        if old_n == 0 && new_n == replicas {
+            break;
+        }
+        let (old, new) = (rs("old", old_n, 0), rs("new", new_n, 1));
+        let all = [&old, &new];
+        match new_rs_target(d, &all, &new) {
+            Ok(Some(t)) if t != new_n => {
+                steps.push(("new", t));
+                new_n = t;
+                continue;
+            }
+            Err(_) => break,
+            _ => {}
+        }
+        let plan = old_scale_down_plan(d, &all, &[&old], &new);
+        if plan.is_empty() {
+            break;
+        }
+        for (_, n) in plan {
+            steps.push(("old", n));
+            old_n = n;
+        }
+    }
+    steps
+}
+
+/// How many ReplicaSet writes (the create included) [`ideal_rollout`] takes.
+pub fn ideal_rollout_steps(d: &Deployment) -> u32 {
+    ideal_rollout(d).len() as u32
+}
+
 impl Sync<'_> {
     /// `rolloutRolling`: one step of a rolling update.
     pub(super) async fn rollout_rolling(&mut self, rss: &mut Vec<ReplicaSet>) -> anyhow::Result<()> {
@@ -255,31 +311,18 @@ mod tests {
 
     #[test]
     fn a_rolling_update_of_50_with_a_quarter_surge_takes_these_steps() {
-        // Every pod becomes available at once after each step: the fewest steps Kubernetes takes.
         let d = deployment(50, IntOrString::String("25%".into()), IntOrString::String("25%".into()));
-        let (mut old_n, mut new_n) = (50, 0);
-        let mut steps = Vec::new();
-        for _ in 0..20 {
-            if old_n == 0 && new_n == 50 {
-                break;
-            }
-            let old = replica_set("old", old_n, old_n, 0);
-            let new = replica_set("new", new_n, new_n, 10);
-            let all = [&old, &new];
-            if let Some(t) = new_rs_target(&d, &all, &new).unwrap() {
-                steps.push(format!("new {t}"));
-                new_n = t;
-                continue;
-            }
-            let p = plan(&d, std::slice::from_ref(&old), &new);
-            for (_, n) in &p {
-                steps.push(format!("old {n}"));
-                old_n = *n;
-            }
-            assert!(!p.is_empty(), "stuck at old {old_n} new {new_n}");
-        }
         // maxSurge 13, maxUnavailable 12: up to 63 pods, then down to 38 available, and so on.
-        // (The first step is the new ReplicaSet's create, at 13.)
-        assert_eq!(steps, ["new 13", "old 25", "new 38", "old 0", "new 50"]);
+        assert_eq!(
+            ideal_rollout(&d),
+            [("new", 13), ("old", 25), ("new", 38), ("old", 0), ("new", 50)]
+        );
+        assert_eq!(ideal_rollout_steps(&d), 5);
+        // One at a time: maxSurge 1, maxUnavailable 0 on 3 replicas.
+        let one = deployment(3, int(1), int(0));
+        assert_eq!(
+            ideal_rollout(&one),
+            [("new", 1), ("old", 2), ("new", 2), ("old", 1), ("new", 3), ("old", 0)]
+        );
     }
 }

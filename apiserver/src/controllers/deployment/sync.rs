@@ -218,10 +218,17 @@ impl Sync<'_> {
         util::set_rs_replicas(&mut new_rs, replicas);
         util::set_new_rs_annotations(&self.d, &mut new_rs, &new_revision, false);
 
+        if self.ctl.rs_pending(self.namespace(), &rs_name) {
+            // Created by an earlier sync, not cached yet: its event syncs again.
+            return Ok(None);
+        }
         let info = resource("apps", "replicasets");
         let body = serde_json::to_value(&new_rs)?;
         let (created, already_existed) = match self.ctl.client.create(info, self.namespace(), &body).await {
-            Ok(v) => (serde_json::from_value::<ReplicaSet>(v)?, false),
+            Ok(v) => {
+                self.ctl.wrote_rs(self.namespace(), &rs_name, Some(&v));
+                (serde_json::from_value::<ReplicaSet>(v)?, false)
+            }
             Err(e) if e.is_already_exists() => {
                 // A slow cache, or a hash collision with someone else's ReplicaSet.
                 let Some(found) = self.ctl.replicasets.get(self.namespace(), &rs_name) else {
@@ -301,6 +308,7 @@ impl Sync<'_> {
             .update(resource("apps", "replicasets"), self.namespace(), &body)
             .await
             .with_context(|| format!("updating ReplicaSet {}", name(&rs)))?;
+        self.ctl.wrote_rs(self.namespace(), name(&rs), Some(&written));
         Ok(serde_json::from_value(written)?)
     }
 
@@ -499,7 +507,7 @@ impl Sync<'_> {
                 )
                 .await
             {
-                Ok(_) => {}
+                Ok(_) => self.ctl.wrote_rs(self.namespace(), name(rs), None),
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e).with_context(|| format!("deleting old ReplicaSet {}", name(rs))),
             }

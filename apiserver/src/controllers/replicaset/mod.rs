@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use tracing::debug;
 
 use super::controller_ref::{self, controller_of, controller_uid};
+use super::endpointutil::WrittenVersions;
 use super::expectations::Expectations;
 use super::pod_control::{is_namespace_terminating, PodControl};
 use super::runtime::{cache_key, Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
@@ -71,8 +72,8 @@ pub fn start(
     let queue: WorkQueue<String> = WorkQueue::new(QueueConfig::default());
     let expectations = Arc::new(Expectations::default());
 
-    let q = queue.clone();
-    let exp = expectations.clone();
+    let written = Arc::new(WrittenVersions::default());
+    let (q, exp, w) = (queue.clone(), expectations.clone(), written.clone());
     let rs_informer =
         Informer::new(client.clone(), resource("apps", "replicasets")).on_change(move |change| match change {
             Change::Applied { new, .. } => {
@@ -81,6 +82,7 @@ pub fn start(
             Change::Deleted(rs) => {
                 let key = key_of(rs);
                 exp.delete(&key);
+                w.forget(&key);
                 q.add(key);
             }
         });
@@ -98,6 +100,7 @@ pub fn start(
         replicasets: replicasets.clone(),
         pods,
         expectations,
+        written,
     });
     let controller = Controller::new(NAME, reconciler, queue)
         .informers(vec![rs_informer, pod_informer])
@@ -231,6 +234,9 @@ struct ReplicaSets {
     replicasets: Cache,
     pods: Cache,
     expectations: Arc<Expectations>,
+    /// The resourceVersion of each status this controller wrote: a cache still
+    /// older than that waits for its event instead of writing from a stale copy.
+    written: Arc<WrittenVersions>,
 }
 
 impl Reconciler for ReplicaSets {
@@ -242,6 +248,10 @@ impl Reconciler for ReplicaSets {
             self.expectations.delete(key);
             return Ok(Action::Done);
         };
+        if self.written.is_stale(key, Some(&rs)) {
+            // Our last status write is on its way to the cache; its event syncs again.
+            return Ok(Action::Done);
+        }
         let needs_sync = self.expectations.satisfied(key);
         let selector = match LabelSelector::from_json(&rs["spec"]["selector"]) {
             Ok(s) => s,
@@ -371,7 +381,10 @@ impl ReplicaSets {
             status.observed_generation = Some(obj.generation());
             obj["status"] = serde_json::to_value(&status)?;
             match self.client.update_status(info, obj.namespace(), &obj).await {
-                Ok(_) => return Ok(status),
+                Ok(written) => {
+                    self.written.record(&key_of(rs), Some(&written));
+                    return Ok(status);
+                }
                 Err(e) if e.is_not_found() => return Ok(status),
                 Err(e) if attempt == 1 => {
                     return Err(e).with_context(|| format!("updating the status of ReplicaSet {}", key_of(rs)));
