@@ -4,7 +4,8 @@
 //! status` while a pod watch checks that availability never drops below what
 //! `maxUnavailable` allows; `rollout history` with the change cause; a tag
 //! that cannot be pulled stalls the rollout while the old pods serve, and
-//! `rollout undo` recovers; `rollout restart` replaces every pod; deleting
+//! `rollout undo` recovers; `rollout pause` holds a template change until
+//! `rollout resume`; `rollout restart` replaces every pod; deleting
 //! the Deployment removes its ReplicaSets and pods.
 
 use std::collections::{BTreeSet, HashMap};
@@ -278,6 +279,37 @@ fn lab_02_deployment_lifecycle() {
         d["spec"]["template"]["spec"]["containers"][0]["image"],
         PYTHON_SECOND_TAG
     );
+
+    // Paused, a template change rolls nothing until `rollout resume`.
+    server.kubectl_ok(&["rollout", "pause", "deployment/web"]);
+    server.kubectl_ok(&["set", "env", "deployment/web", "MODE=paused"]);
+    let progressing = "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}";
+    wait_for("the paused change observed", Duration::from_secs(30), || {
+        let d = json(&server.kubectl_ok(&["get", "deployment", "web", "-o", "json"]));
+        let observed = d["status"]["observedGeneration"] == d["metadata"]["generation"];
+        let reason = server.kubectl_ok(&["get", "deployment", "web", "-o", progressing]);
+        (observed && reason == "DeploymentPaused").then_some(())
+    });
+    let before = server.kubectl_ok(&["get", "rs", "-l", "app=web", "-o", "name"]);
+    assert!(
+        pods(&server)
+            .iter()
+            .all(|p| p["spec"]["containers"][0]["env"].is_null()),
+        "no pod of the paused template"
+    );
+    server.kubectl_ok(&["rollout", "resume", "deployment/web"]);
+    let resumed = rollout_status(&server, "120s");
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let after = server.kubectl_ok(&["get", "rs", "-l", "app=web", "-o", "name"]);
+    assert_eq!(
+        after.lines().count(),
+        before.lines().count() + 1,
+        "one new ReplicaSet once resumed"
+    );
+    let back = wait_pods(&server, 2, PYTHON_SECOND_TAG);
+    assert!(back
+        .iter()
+        .all(|p| p["spec"]["containers"][0]["env"][0]["value"] == "paused"));
 
     // `rollout restart` replaces every pod.
     server.kubectl_ok(&["rollout", "restart", "deployment/web"]);
