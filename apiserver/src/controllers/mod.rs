@@ -13,6 +13,7 @@ pub mod garbage_collector;
 pub mod history;
 pub mod job;
 pub mod namespace;
+pub mod node_lifecycle;
 pub mod per_namespace;
 pub mod pod_control;
 pub mod pod_owner;
@@ -72,6 +73,7 @@ pub const NAMES: &[&str] = &[
     ttl_after_finished::NAME,
     cronjob::NAME,
     scheduler::NAME,
+    node_lifecycle::NAME,
     event_ttl::NAME,
 ];
 
@@ -140,6 +142,9 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     start(cronjob::NAME, &|| cronjob::spawn(a.clone(), s.clone()));
     start(scheduler::NAME, &|| {
         scheduler::spawn(a.clone(), scheduler::Config::default(), s.clone())
+    });
+    start(node_lifecycle::NAME, &|| {
+        node_lifecycle::spawn(a.clone(), node_lifecycle::Config::default(), s.clone())
     });
     start(event_ttl::NAME, &|| {
         event_ttl::spawn(a.clone(), event_ttl::Config::default(), s.clone())
