@@ -4,6 +4,7 @@
 
 pub mod controller_ref;
 pub mod cronjob;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod endpointutil;
@@ -74,6 +75,7 @@ pub const NAMES: &[&str] = &[
     cronjob::NAME,
     scheduler::NAME,
     node_lifecycle::NAME,
+    disruption::NAME,
     event_ttl::NAME,
 ];
 
@@ -145,6 +147,9 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     });
     start(node_lifecycle::NAME, &|| {
         node_lifecycle::spawn(a.clone(), node_lifecycle::Config::default(), s.clone())
+    });
+    start(disruption::NAME, &|| {
+        disruption::spawn(a.clone(), disruption::Config::default(), s.clone())
     });
     start(event_ttl::NAME, &|| {
         event_ttl::spawn(a.clone(), event_ttl::Config::default(), s.clone())
