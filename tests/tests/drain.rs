@@ -59,7 +59,9 @@ fn drain_respects_the_disruption_budget() {
     let server = Server::start_node().expect("server");
     server.import_test_images().expect("import test images");
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(APP));
-    wait_for("two web pods running", Duration::from_secs(60), || running(&server, 2).then_some(()));
+    wait_for("two web pods running", Duration::from_secs(60), || {
+        running(&server, 2).then_some(())
+    });
     wait_for("one disruption allowed", Duration::from_secs(30), || {
         (allowed_disruptions(&server) == "1").then_some(())
     });
@@ -78,7 +80,11 @@ fn drain_respects_the_disruption_budget() {
     );
 
     let node = server.kubectl_ok(&["get", "node", "e2e-node", "--no-headers"]);
-    assert_eq!(node.split_whitespace().nth(1), Some("Ready,SchedulingDisabled"), "{node}");
+    assert_eq!(
+        node.split_whitespace().nth(1),
+        Some("Ready,SchedulingDisabled"),
+        "{node}"
+    );
     let described = wait_for("the unschedulable taint", Duration::from_secs(30), || {
         let d = server.kubectl_ok(&["describe", "node", "e2e-node"]);
         d.lines()
@@ -86,13 +92,18 @@ fn drain_respects_the_disruption_budget() {
             .then_some(d)
     });
     assert!(
-        described.lines().any(|l| l.starts_with("Unschedulable:") && l.ends_with("true")),
+        described
+            .lines()
+            .any(|l| l.starts_with("Unschedulable:") && l.ends_with("true")),
         "{described}"
     );
 
     // The ReplicaSet's replacement pod waits: the node is cordoned.
     let pending = wait_for("a pending replacement", Duration::from_secs(30), || {
-        web_pods(&server).into_iter().find(|(_, s)| s == "Pending").map(|(n, _)| n)
+        web_pods(&server)
+            .into_iter()
+            .find(|(_, s)| s == "Pending")
+            .map(|(n, _)| n)
     });
     wait_for("FailedScheduling on the cordoned node", Duration::from_secs(30), || {
         server
@@ -102,7 +113,9 @@ fn drain_respects_the_disruption_budget() {
     });
 
     server.kubectl_ok(&["uncordon", "e2e-node"]);
-    wait_for("both pods running again", Duration::from_secs(60), || running(&server, 2).then_some(()));
+    wait_for("both pods running again", Duration::from_secs(60), || {
+        running(&server, 2).then_some(())
+    });
     wait_for("a disruption allowed again", Duration::from_secs(30), || {
         (allowed_disruptions(&server) == "1").then_some(())
     });
