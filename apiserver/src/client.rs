@@ -30,6 +30,9 @@ enum Transport {
     Remote(crate::remote::Remote),
 }
 
+/// The scheduler's user name.
+const SCHEDULER_USER: &str = "system:kube-scheduler";
+
 /// One event of a watch stream: its type (`ADDED`, `MODIFIED`, `DELETED`,
 /// `BOOKMARK`, `ERROR`) and object.
 #[derive(Debug, Clone)]
@@ -96,6 +99,18 @@ impl Client {
         )
     }
 
+    /// A client for the scheduler: user `system:kube-scheduler`, as kube-scheduler
+    /// authenticates (its requests and field manager say `kube-scheduler`).
+    pub fn for_scheduler(api: Arc<Api>) -> Client {
+        Client::new(
+            api,
+            UserInfo {
+                name: SCHEDULER_USER.into(),
+                groups: vec!["system:authenticated".into()],
+            },
+        )
+    }
+
     /// A client for the node agent: user `system:node:<node>` in `system:nodes`, as a kubelet.
     pub fn for_node(api: Arc<Api>, node: &str) -> Client {
         Client::new(
@@ -109,12 +124,15 @@ impl Client {
 
     /// The User-Agent of in-process requests (it names their field manager): the
     /// built-in objects are written as `kube-apiserver`, controllers as
-    /// `kube-controller-manager`, the node agent as `kubelet`, as on a Kubernetes cluster.
+    /// `kube-controller-manager`, the scheduler as `kube-scheduler`, the node agent as
+    /// `kubelet`, as on a Kubernetes cluster.
     fn user_agent(&self) -> &'static str {
         if self.user.name.ends_with(":k1s-bootstrap") {
             "kube-apiserver/v1.33.0 (linux/amd64) kubernetes/k1s"
         } else if self.user.name.starts_with("system:node:") {
             "kubelet/v1.33.0 (linux/amd64) kubernetes/k1s"
+        } else if self.user.name == SCHEDULER_USER {
+            "kube-scheduler/v1.33.0 (linux/amd64) kubernetes/k1s"
         } else {
             "kube-controller-manager/v1.33.0 (linux/amd64) kubernetes/k1s"
         }

@@ -33,11 +33,13 @@ async fn create(s: &TestServer, path: &str, obj: Value) -> Value {
     body
 }
 
+/// A pod no scheduler takes (so its status is the test's alone to write).
 async fn create_pod(s: &TestServer, name: &str) -> Value {
     create(
         s,
         "/api/v1/namespaces/default/pods",
-        json!({"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
+        json!({"metadata": {"name": name}, "spec": {"schedulerName": "none",
+            "containers": [{"name": "c", "image": "busybox"}]}}),
     )
     .await
 }

@@ -22,7 +22,6 @@ fn logger_pod(name: &str) -> String {
 kind: Pod
 metadata: {{name: {name}, labels: {{app: crash-safety}}}}
 spec:
-  nodeName: e2e-node
   containers:
   - name: app
     image: busybox:1.36
@@ -39,7 +38,6 @@ fn restarter_pod(name: &str) -> String {
 kind: Pod
 metadata: {{name: {name}, labels: {{app: crash-safety}}}}
 spec:
-  nodeName: e2e-node
   containers:
   - name: app
     image: busybox:1.36

@@ -14,7 +14,6 @@ apiVersion: v1
 kind: Pod
 metadata: {name: eventful}
 spec:
-  nodeName: e2e-node
   terminationGracePeriodSeconds: 20
   containers:
   - name: app

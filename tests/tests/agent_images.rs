@@ -83,7 +83,6 @@ fn pod_with_image(name: &str, image: &str, extra_container: &str, extra_spec: &s
 kind: Pod
 metadata: {{name: {name}}}
 spec:
-  nodeName: e2e-node
   terminationGracePeriodSeconds: 2
 {extra_spec}  containers:
   - name: app

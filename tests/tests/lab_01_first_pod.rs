@@ -1,6 +1,6 @@
 //! Lab L01 — a first pod: a python loop printing a timestamped line every 2 s,
 //! with requests and limits; Running 1/1, logs (follow, tail, since,
-//! timestamps), describe (events, QoS, limits, IP), delete within the grace
+//! timestamps), describe (Scheduled and kubelet events, QoS, limits, IP), delete within the grace
 //! period with the container gone from containerd.
 
 use std::io::{BufRead, BufReader};
@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use k1s_e2e::{wait_for, Server};
 
-// `nodeName` stands in for the scheduler until it lands (issue 5).
+// Without `-u`, `print(…, flush=True)` hands the whole line to one write:
+// unbuffered (`-u`), print writes each argument and the newline separately,
+// and the log writer may record them as partial entries, which `--tail`
+// counts as lines (as the kubelet does).
 const POD: &str = r#"
 apiVersion: v1
 kind: Pod
@@ -17,11 +20,10 @@ metadata:
   name: ticker
   labels: {app: ticker}
 spec:
-  nodeName: e2e-node
   containers:
   - name: ticker
     image: python:3.11-slim
-    command: ["python", "-u", "-c"]
+    command: ["python", "-c"]
     args:
     - |
       import datetime, time
@@ -108,6 +110,19 @@ fn lab_01_first_pod() {
         describe.contains("Pulled") || describe.contains("already present on machine"),
         "{describe}"
     );
+    // The scheduler placed it: `Normal  Scheduled  <age>  default-scheduler  Successfully assigned …`.
+    let scheduled = describe
+        .lines()
+        .find(|l| l.contains("Successfully assigned default/ticker to e2e-node"))
+        .unwrap_or_else(|| panic!("no Scheduled event:\n{describe}"));
+    let cols: Vec<&str> = scheduled.split_whitespace().collect();
+    assert_eq!(
+        (cols.first(), cols.get(1), cols.get(3)),
+        (Some(&"Normal"), Some(&"Scheduled"), Some(&"default-scheduler")),
+        "{scheduled}"
+    );
+    let node = server.kubectl_ok(&["get", "pod", "ticker", "-o", "jsonpath={.spec.nodeName}"]);
+    assert_eq!(node, "e2e-node");
     let ip = server.kubectl_ok(&["get", "pod", "ticker", "-o", "jsonpath={.status.podIP}"]);
     assert!(ip.starts_with("10.42."), "pod IP {ip:?}\n{describe}");
     assert!(describe.contains(&ip), "{describe}");

@@ -46,7 +46,6 @@ kind: Pod
 metadata:
   name: consumer
 spec:
-  nodeName: e2e-node
   containers:
   - name: app
     image: busybox:1.36
@@ -86,7 +85,6 @@ kind: Pod
 metadata:
   name: broken
 spec:
-  nodeName: e2e-node
   containers:
   - name: app
     image: busybox:1.36

@@ -13,7 +13,6 @@ apiVersion: v1
 kind: Pod
 metadata: {name: with-init}
 spec:
-  nodeName: e2e-node
   initContainers:
   - name: prepare
     image: busybox:1.36
@@ -32,7 +31,6 @@ apiVersion: v1
 kind: Pod
 metadata: {name: bad-init}
 spec:
-  nodeName: e2e-node
   initContainers:
   - name: fail
     image: busybox:1.36
@@ -48,7 +46,6 @@ apiVersion: v1
 kind: Pod
 metadata: {name: liveness}
 spec:
-  nodeName: e2e-node
   terminationGracePeriodSeconds: 2
   containers:
   - name: app
@@ -66,7 +63,6 @@ apiVersion: v1
 kind: Pod
 metadata: {name: crasher}
 spec:
-  nodeName: e2e-node
   containers:
   - name: app
     image: busybox:1.36
@@ -78,7 +74,6 @@ apiVersion: v1
 kind: Pod
 metadata: {name: readiness}
 spec:
-  nodeName: e2e-node
   # `sleep` as PID 1 ignores SIGTERM: a liveness kill waits out the grace period.
   terminationGracePeriodSeconds: 2
   containers:
@@ -114,7 +109,6 @@ apiVersion: v1
 kind: Pod
 metadata: {{name: hooks}}
 spec:
-  nodeName: e2e-node
   terminationGracePeriodSeconds: 3
   containers:
   - name: app
@@ -138,7 +132,6 @@ apiVersion: v1
 kind: Pod
 metadata: {name: hog}
 spec:
-  nodeName: e2e-node
   containers:
   - name: hog
     image: python:3.11-slim

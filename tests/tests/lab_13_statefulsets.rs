@@ -43,7 +43,6 @@ spec:
     metadata:
       labels: {app: web}
     spec:
-      nodeName: e2e-node # TEMP until the scheduler lands
       terminationGracePeriodSeconds: 1
       containers:
       - name: web

@@ -14,7 +14,6 @@ apiVersion: v1
 kind: Pod
 metadata: {name: shell, labels: {app: shell}}
 spec:
-  nodeName: e2e-node
   containers:
   - name: sh
     image: busybox:1.36
@@ -24,7 +23,6 @@ apiVersion: v1
 kind: Pod
 metadata: {name: web, labels: {app: web}}
 spec:
-  nodeName: e2e-node
   containers:
   - name: web
     image: python:3.11-slim
@@ -42,7 +40,6 @@ apiVersion: v1
 kind: Pod
 metadata: {name: talker}
 spec:
-  nodeName: e2e-node
   containers:
   - name: talker
     image: busybox:1.36
@@ -187,7 +184,6 @@ fn lab_14_getting_into_pods() {
     let _ = attach.wait();
 
     // run -it --rm: an interactive one-off pod, removed afterwards.
-    let overrides = r#"{"apiVersion":"v1","spec":{"nodeName":"e2e-node"}}"#;
     let out = server.kubectl_stdin_ok(
         &[
             "run",
@@ -196,7 +192,6 @@ fn lab_14_getting_into_pods() {
             "--restart=Never",
             "-i",
             "--rm",
-            &format!("--overrides={overrides}"),
             "--",
             "sh",
             "-c",

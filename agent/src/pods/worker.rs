@@ -199,36 +199,55 @@ impl Worker {
             return self.write_status(pod, &containers, true).await;
         }
 
-        if self.sandbox.is_none() {
-            match self.deps.runtime.ensure_sandbox(pod).await {
-                Ok(s) => self.sandbox = Some(s),
-                Err(e) => {
-                    self.event(
-                        pod,
-                        None,
-                        "Warning",
-                        "FailedCreatePodSandBox",
-                        format!("Failed to create pod sandbox: {e:#}"),
-                    );
-                    self.want_wake(RETRY);
-                    return self.write_status(pod, &containers, false).await;
-                }
-            }
-        }
-        if self
+        // Volumes are mounted while the sandbox is made (the kubelet mounts them
+        // first; neither needs the other), so a pod's first sync waits for the
+        // slower of the two, not both.
+        let need_sandbox = self.sandbox.is_none();
+        let need_volumes = self
             .volumes
             .as_ref()
-            .is_none_or(|(_, at)| at.elapsed() >= VOLUME_RESYNC)
-        {
-            match self.deps.config.setup_volumes(pod).await {
-                Ok(v) => self.volumes = Some((v, Instant::now())),
-                Err(msg) if self.volumes.is_none() => {
-                    self.event(pod, None, "Warning", "FailedMount", msg);
-                    self.want_wake(RETRY);
-                    return self.write_status(pod, &containers, false).await;
+            .is_none_or(|(_, at)| at.elapsed() >= VOLUME_RESYNC);
+        let deps = &self.deps;
+        let (sandbox, volumes) = tokio::join!(
+            async {
+                if need_sandbox {
+                    Some(deps.runtime.ensure_sandbox(pod).await)
+                } else {
+                    None
                 }
-                Err(msg) => self.event(pod, None, "Warning", "FailedMount", msg),
+            },
+            async {
+                if need_volumes {
+                    Some(deps.config.setup_volumes(pod).await)
+                } else {
+                    None
+                }
+            },
+        );
+        match volumes {
+            Some(Ok(v)) => self.volumes = Some((v, Instant::now())),
+            Some(Err(msg)) if self.volumes.is_none() => {
+                self.event(pod, None, "Warning", "FailedMount", msg);
+                self.want_wake(RETRY);
+                return self.write_status(pod, &containers, false).await;
             }
+            Some(Err(msg)) => self.event(pod, None, "Warning", "FailedMount", msg),
+            None => {}
+        }
+        match sandbox {
+            Some(Ok(s)) => self.sandbox = Some(s),
+            Some(Err(e)) => {
+                self.event(
+                    pod,
+                    None,
+                    "Warning",
+                    "FailedCreatePodSandBox",
+                    format!("Failed to create pod sandbox: {e:#}"),
+                );
+                self.want_wake(RETRY);
+                return self.write_status(pod, &containers, false).await;
+            }
+            None => {}
         }
 
         self.prune(&containers).await;

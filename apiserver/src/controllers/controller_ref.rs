@@ -82,12 +82,25 @@ pub async fn claim(
     selector: &LabelSelector,
     candidates: Vec<Arc<Value>>,
 ) -> anyhow::Result<Vec<Arc<Value>>> {
+    claim_with_finalizers(client, info, parent, selector, candidates, &[]).await
+}
+
+/// Like [`claim`], adding `finalizers` to the children it adopts (the Job
+/// controller's tracking finalizer).
+pub async fn claim_with_finalizers(
+    client: &Client,
+    info: &ResourceInfo,
+    parent: &Value,
+    selector: &LabelSelector,
+    candidates: Vec<Arc<Value>>,
+    finalizers: &[&str],
+) -> anyhow::Result<Vec<Arc<Value>>> {
     let mut owned = Vec::new();
     for child in candidates {
         match decide(parent, selector, &child) {
             Claim::Owned => owned.push(child),
             Claim::Adopt => {
-                if let Some(adopted) = adopt(client, info, parent, &child).await? {
+                if let Some(adopted) = adopt_with_finalizers(client, info, parent, &child, finalizers).await? {
                     owned.push(Arc::new(adopted));
                 }
             }
@@ -105,11 +118,25 @@ pub async fn adopt(
     parent: &Value,
     child: &Value,
 ) -> anyhow::Result<Option<Value>> {
+    adopt_with_finalizers(client, info, parent, child, &[]).await
+}
+
+/// Makes `parent` the controller of `child` and adds `finalizers` to it.
+pub async fn adopt_with_finalizers(
+    client: &Client,
+    info: &ResourceInfo,
+    parent: &Value,
+    child: &Value,
+    finalizers: &[&str],
+) -> anyhow::Result<Option<Value>> {
     let name = child.name().unwrap_or("");
-    let patch = json!({"metadata": {
+    let mut patch = json!({"metadata": {
         "ownerReferences": [owner_reference(parent)],
         "uid": child.uid(),
     }});
+    if !finalizers.is_empty() {
+        patch["metadata"]["finalizers"] = json!(finalizers);
+    }
     match client
         .patch(info, child.namespace(), name, None, PatchType::StrategicMerge, &patch)
         .await

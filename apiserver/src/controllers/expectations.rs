@@ -1,4 +1,5 @@
-//! Controller expectations (Kubernetes' `UIDTrackingControllerExpectations`):
+//! Controller expectations (Kubernetes' `UIDTrackingControllerExpectations`,
+//! and the Job controller's `uidTrackingExpectations` for finalizer removals):
 //! the creations and deletions a controller has asked for and not yet seen
 //! in its informer, so that it does not act again on a stale cache (and
 //! create twice) while its own writes are still on their way back.
@@ -8,7 +9,7 @@
 //! it forever), or when it has none recorded.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Kubernetes' `ExpectationsTimeout`.
@@ -117,6 +118,48 @@ impl Expectations {
     }
 }
 
+/// Child uids per controller key whose finalizer removal the controller
+/// has asked for but not yet seen (`uidTrackingExpectations`).
+#[derive(Debug, Default)]
+pub struct UidExpectations {
+    entries: Mutex<HashMap<String, HashSet<String>>>,
+}
+
+impl UidExpectations {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, HashSet<String>>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The uids still expected for `key`.
+    pub fn expected(&self, key: &str) -> HashSet<String> {
+        self.lock().get(key).cloned().unwrap_or_default()
+    }
+
+    /// Expects the finalizers of `uids` to be removed.
+    pub fn expect_removed<'a>(&self, key: &str, uids: impl IntoIterator<Item = &'a str>) {
+        self.lock()
+            .entry(key.to_string())
+            .or_default()
+            .extend(uids.into_iter().map(String::from));
+    }
+
+    /// The removal for `uid` was seen (or will never be).
+    pub fn observed(&self, key: &str, uid: &str) {
+        let mut entries = self.lock();
+        if let Some(set) = entries.get_mut(key) {
+            set.remove(uid);
+            if set.is_empty() {
+                entries.remove(key);
+            }
+        }
+    }
+
+    /// Forgets `key`.
+    pub fn delete(&self, key: &str) {
+        self.lock().remove(key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,5 +198,19 @@ mod tests {
         e.expect_creations("d/web", 3);
         std::thread::sleep(Duration::from_millis(2));
         assert!(e.satisfied("d/web"));
+    }
+
+    #[test]
+    fn uid_expectations_track_each_uid() {
+        let u = UidExpectations::default();
+        u.expect_removed("ns/j", ["a", "b"]);
+        assert_eq!(u.expected("ns/j").len(), 2);
+        u.observed("ns/j", "a");
+        assert_eq!(u.expected("ns/j"), HashSet::from(["b".to_string()]));
+        u.observed("ns/j", "b");
+        assert!(u.expected("ns/j").is_empty());
+        u.expect_removed("ns/j", ["c"]);
+        u.delete("ns/j");
+        assert!(u.expected("ns/j").is_empty());
     }
 }

@@ -3,6 +3,8 @@
 //! Each reaches the API through the in-process client, never the store.
 
 pub mod controller_ref;
+pub mod cronjob;
+pub mod daemonset;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod endpointutil;
@@ -10,6 +12,7 @@ pub mod event_ttl;
 pub mod expectations;
 pub mod garbage_collector;
 pub mod history;
+pub mod job;
 pub mod namespace;
 pub mod per_namespace;
 pub mod pod_control;
@@ -18,11 +21,13 @@ pub mod podutil;
 pub mod replicaset;
 pub mod root_ca;
 pub mod runtime;
+pub mod scheduler;
 pub mod serviceaccount;
 pub mod slow_start;
 pub mod statefulset;
 #[cfg(test)]
 mod testing;
+pub mod ttl_after_finished;
 
 use std::sync::Arc;
 
@@ -62,8 +67,13 @@ pub const NAMES: &[&str] = &[
     root_ca::NAME,
     replicaset::NAME,
     statefulset::NAME,
+    daemonset::NAME,
     endpoints::NAME,
     endpointslice::NAME,
+    job::NAME,
+    ttl_after_finished::NAME,
+    cronjob::NAME,
+    scheduler::NAME,
     event_ttl::NAME,
 ];
 
@@ -119,11 +129,22 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     start(statefulset::NAME, &|| {
         statefulset::spawn(a.clone(), statefulset::Config::default(), s.clone())
     });
+    start(daemonset::NAME, &|| {
+        daemonset::spawn(a.clone(), daemonset::Config::default(), s.clone())
+    });
     start(endpoints::NAME, &|| {
         endpoints::spawn(a.clone(), endpoints::Config::default(), s.clone())
     });
     start(endpointslice::NAME, &|| {
         endpointslice::spawn(a.clone(), endpointslice::Config::default(), s.clone())
+    });
+    start(job::NAME, &|| job::spawn(a.clone(), job::Config::default(), s.clone()));
+    start(ttl_after_finished::NAME, &|| {
+        ttl_after_finished::spawn(a.clone(), s.clone())
+    });
+    start(cronjob::NAME, &|| cronjob::spawn(a.clone(), s.clone()));
+    start(scheduler::NAME, &|| {
+        scheduler::spawn(a.clone(), scheduler::Config::default(), s.clone())
     });
     start(event_ttl::NAME, &|| {
         event_ttl::spawn(a.clone(), event_ttl::Config::default(), s.clone())
@@ -146,6 +167,8 @@ mod tests {
             ("apps", "replicasets"),
             ("apps", "controllerrevisions"),
             ("apps", "statefulsets"),
+            ("apps", "daemonsets"),
+            ("", "nodes"),
             ("", "persistentvolumeclaims"),
             ("", "endpoints"),
             ("discovery.k8s.io", "endpointslices"),

@@ -149,6 +149,7 @@ fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
             verbs,
         };
         out.push(core("attach", "PodAttachOptions", &["create", "get"][..]));
+        out.push(core("binding", "Binding", &["create"][..]));
         out.push(core("exec", "PodExecOptions", &["create", "get"][..]));
         out.push(core("log", "Pod", &["get"][..]));
         out.push(core("portforward", "PodPortForwardOptions", &["create", "get"][..]));
@@ -159,9 +160,17 @@ fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
     out
 }
 
+/// `bindings`: create-only, served by pods' `binding` (kubectl finds kind Binding through it).
+fn bindings_entry() -> Value {
+    json!({"name": "bindings", "singularName": "binding", "namespaced": true, "kind": "Binding", "verbs": ["create"]})
+}
+
 /// `APIResourceList` for one group/version.
 pub fn resource_list(group: &str, version: &str) -> Value {
     let mut list = Vec::new();
+    if group.is_empty() && version == "v1" {
+        list.push(bindings_entry());
+    }
     for r in resources::resources_in(group, version) {
         let mut entry = json!({
             "name": r.plural,
@@ -221,7 +230,17 @@ fn aggregated_response(version: &'static str, groups: &[&str]) -> Response<Body>
             let versions: Vec<Value> = vs
                 .iter()
                 .map(|v| {
-                    let res: Vec<Value> = resources::resources_in(g, v).map(aggregated_resource).collect();
+                    let mut res: Vec<Value> = Vec::new();
+                    if g.is_empty() && *v == "v1" {
+                        res.push(json!({
+                            "resource": "bindings",
+                            "responseKind": {"group": "", "version": "v1", "kind": "Binding"},
+                            "scope": "Namespaced",
+                            "singularResource": "binding",
+                            "verbs": ["create"],
+                        }));
+                    }
+                    res.extend(resources::resources_in(g, v).map(aggregated_resource));
                     json!({"version": v, "resources": res, "freshness": "Current"})
                 })
                 .collect();

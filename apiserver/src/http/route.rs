@@ -99,6 +99,11 @@ fn resource_path(group: &str, version: &str, s: &[String], legacy_watch: bool) -
     // `namespaces/{ns}/{plural}/...` addresses a namespaced resource; `namespaces`,
     // `namespaces/{name}` and `namespaces/{name}/{status|finalize}` the Namespace itself.
     let namespace_subresource = group.is_empty() && s.len() == 3 && matches!(s[2].as_str(), "status" | "finalize");
+    // `namespaces/{ns}/bindings` (create only) binds the pod the Binding names: pods' `binding`.
+    if group.is_empty() && s.len() == 3 && s[0] == "namespaces" && s[2] == "bindings" {
+        let binding = String::from("binding");
+        return Ok(make(find("pods")?, Some(&s[1]), None, Some(&binding)));
+    }
     if s.len() >= 3 && s[0] == "namespaces" && !namespace_subresource {
         let info = find(&s[2])?;
         if !info.namespaced {
@@ -165,5 +170,9 @@ mod tests {
             Route::OpenApiV3("/apis/apps/v1".into())
         );
         assert!(parse("/openapi/v3x").is_err());
+        let b = res("/api/v1/namespaces/dev/bindings");
+        assert_eq!(b.info.plural, "pods");
+        assert_eq!((b.namespace.as_deref(), b.name.as_deref()), (Some("dev"), None));
+        assert_eq!(b.subresource.as_deref(), Some("binding"));
     }
 }

@@ -61,8 +61,9 @@ fn add<T: JsonSchema + Resource>(gen: &mut SchemaGenerator) -> KindSchema {
 
 type AddKind = fn(&mut SchemaGenerator) -> KindSchema;
 
-/// The Rust type of every served kind (and of `autoscaling/v1` `Scale`, the
-/// scale subresource's kind). A test checks this covers the resource table.
+/// The Rust type of every served kind (and of the kinds of subresources:
+/// `autoscaling/v1` `Scale`, `Binding`, `policy/v1` `Eviction`). A test checks
+/// this covers the resource table.
 const KINDS: &[AddKind] = &[
     add::<core::v1::Namespace>,
     add::<core::v1::Pod>,
@@ -87,6 +88,8 @@ const KINDS: &[AddKind] = &[
     add::<autoscaling::v2::HorizontalPodAutoscaler>,
     add::<autoscaling::v1::HorizontalPodAutoscaler>,
     add::<autoscaling::v1::Scale>,
+    add::<core::v1::Binding>,
+    add::<policy::v1::Eviction>,
     add::<networking::v1::Ingress>,
     add::<networking::v1::IngressClass>,
     add::<networking::v1::NetworkPolicy>,
@@ -173,6 +176,13 @@ impl Definitions {
         self.kinds
             .iter()
             .find(|k| k.group == "autoscaling" && k.version == "v1" && k.kind == "Scale")
+    }
+
+    /// The kind schema of a kind that is not a resource of its own (`Binding`, `Eviction`).
+    pub fn kind(&self, group: &str, version: &str, kind: &str) -> Option<&KindSchema> {
+        self.kinds
+            .iter()
+            .find(|k| k.group == group && k.version == version && k.kind == kind)
     }
 
     /// The names of `roots` and of every definition they refer to, transitively.

@@ -207,6 +207,10 @@ struct Builder<'a> {
     r: &'static ResourceInfo,
     kind: &'a KindSchema,
     scale: Option<&'a KindSchema>,
+    /// `Binding`, for pods' `binding`.
+    binding: Option<&'a KindSchema>,
+    /// `policy/v1` `Eviction`, for pods' `eviction`.
+    eviction: Option<&'a KindSchema>,
     /// `CoreV1`, `AppsV1`.
     gv: String,
     tag: String,
@@ -389,6 +393,13 @@ impl Builder<'_> {
                 p,
             ));
         }
+        if self.r.group.is_empty() && self.r.plural == "pods" {
+            for (sub, kind) in [("binding", self.binding), ("eviction", self.eviction)] {
+                if let Some(kind) = kind {
+                    out.push(self.create_subresource(&item, sub, kind));
+                }
+            }
+        }
         if self.r.group.is_empty() && self.r.plural == "namespaces" {
             let mut fin = self.op(
                 "put",
@@ -492,6 +503,33 @@ impl Builder<'_> {
         out
     }
 
+    /// A create-only subresource of a pod (`binding`, `eviction`) whose body and reply are `kind`.
+    fn create_subresource(&self, item: &str, sub: &str, kind: &KindSchema) -> PathItem {
+        let (k, gv, scope) = (self.r.kind, &self.gv, self.scope());
+        let mut create = self.op(
+            "post",
+            format!("create{gv}{scope}{k}{}", kind.kind),
+            format!("create {sub} of a {k}"),
+            "post",
+        );
+        create.gvk = Some((kind.group, kind.version, kind.kind));
+        create.params = params(WRITE_PARAMS);
+        create.body = Some(RequestBody::Object(kind.name.to_string()));
+        create.replies = vec![
+            Self::reply(200, &kind.name),
+            Self::reply(201, &kind.name),
+            Self::reply(202, &kind.name),
+        ];
+        let mut shared = vec![self.name_param(kind.kind)];
+        shared.extend(self.scope_params());
+        shared.push(pretty());
+        PathItem {
+            path: format!("{item}/{sub}"),
+            params: shared,
+            operations: vec![create],
+        }
+    }
+
     /// `status` or `scale`: get, put and patch.
     fn subresource(
         &self,
@@ -564,18 +602,54 @@ pub fn group_version(defs: &Definitions, group: &str, version: &str) -> Vec<Path
         params: Vec::new(),
         operations: vec![discovery],
     }];
+    let binding = defs.kind("", "v1", "Binding");
+    if let (true, Some(kind)) = (group.is_empty() && version == "v1", binding) {
+        out.push(bindings_path(kind, &gv, &tag));
+    }
     for r in resources::resources_in(group, version) {
         let Some(kind) = defs.kind_of(r) else { continue };
         let b = Builder {
             r,
             kind,
             scale: defs.scale(),
+            binding,
+            eviction: None,
             gv: gv.clone(),
             tag: tag.clone(),
         };
         out.extend(b.paths());
     }
     out
+}
+
+/// `POST /api/v1/namespaces/{namespace}/bindings` (create only).
+fn bindings_path(kind: &KindSchema, gv: &str, tag: &str) -> PathItem {
+    let mut create = Operation {
+        method: "post",
+        id: format!("create{gv}NamespacedBinding"),
+        description: "create a Binding".to_string(),
+        action: "post",
+        gvk: Some((kind.group, kind.version, kind.kind)),
+        params: params(WRITE_PARAMS),
+        body: Some(RequestBody::Object(kind.name.to_string())),
+        replies: Vec::new(),
+        tag: tag.to_string(),
+    };
+    create.replies = [200, 201, 202]
+        .into_iter()
+        .map(|c| Builder::reply(c, &kind.name))
+        .collect();
+    PathItem {
+        path: format!("{}/namespaces/{{namespace}}/bindings", gv_prefix("", "v1")),
+        params: vec![
+            Param::path(
+                "namespace",
+                "object name and auth scope, such as for teams and projects".to_string(),
+            ),
+            pretty(),
+        ],
+        operations: vec![create],
+    }
 }
 
 /// The definitions the operations of `paths` refer to.
@@ -629,6 +703,17 @@ mod tests {
         let ns = find("/api/v1/namespaces/{name}/finalize");
         assert_eq!(ns.operations[0].id, "replaceCoreV1NamespaceFinalize");
         assert!(find("/api/v1/watch/namespaces/{namespace}/pods/{name}").operations[0].action == "watch");
+        let bindings = &find("/api/v1/namespaces/{namespace}/bindings").operations[0];
+        assert_eq!(
+            (bindings.id.as_str(), bindings.method, bindings.gvk),
+            ("createCoreV1NamespacedBinding", "post", Some(("", "v1", "Binding")))
+        );
+        let binding = &find("/api/v1/namespaces/{namespace}/pods/{name}/binding").operations[0];
+        assert_eq!(binding.id, "createCoreV1NamespacedPodBinding");
+        assert_eq!(
+            binding.body,
+            Some(RequestBody::Object("io.k8s.api.core.v1.Binding".into()))
+        );
         let apps = group_version(&defs, "apps", "v1");
         let scale = apps
             .iter()

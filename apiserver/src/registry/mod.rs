@@ -19,9 +19,10 @@ mod configmap;
 mod controllerrevision;
 pub mod cronjob;
 pub mod daemonset;
+pub mod default_tolerations;
 mod deployment;
 mod hpa;
-mod job;
+pub mod job;
 mod misc;
 mod names;
 mod namespace;
@@ -42,6 +43,7 @@ mod volume;
 mod workload;
 
 pub use allocator::Allocators;
+pub use pod::update_pod_condition;
 pub use priorityclass::SYSTEM_PRIORITY_CLASSES;
 
 /// What the REST layer asks of a kind.

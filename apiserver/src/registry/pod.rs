@@ -30,6 +30,12 @@ impl Strategy for PodStrategy {
         if let Some(map) = obj.as_object_mut() {
             map.insert("status".into(), json!({"phase": "Pending", "qosClass": qos}));
         }
+        // A gated pod says why it is not scheduled (`applySchedulingGatedCondition`).
+        if obj["spec"]["schedulingGates"].as_array().is_some_and(|g| !g.is_empty()) {
+            let gated = json!({"type": "PodScheduled", "status": "False", "reason": "SchedulingGated",
+                "message": "Scheduling is blocked due to non-empty scheduling gates"});
+            update_pod_condition(obj, gated, &k1s_proto::meta::now_rfc3339());
+        }
     }
 
     fn validate_create(&self, obj: &Value) -> Vec<FieldError> {
@@ -101,10 +107,6 @@ pub fn validate_spec_update(new: &PodSpec, old: &PodSpec) -> Vec<FieldError> {
     {
         folded.scheduling_gates = old.scheduling_gates.clone();
     }
-    // k1s has no `binding` subresource yet: its scheduler binds by setting nodeName once.
-    if old.node_name.as_deref().is_none_or(str::is_empty) {
-        folded.node_name = old.node_name.clone();
-    }
     if &folded != old {
         errs.push(FieldError::forbidden("spec", POD_UPDATE_MSG));
     }
@@ -117,6 +119,42 @@ fn copy_images(to: &mut [Container], from: &[Container]) {
     }
     for (t, f) in to.iter_mut().zip(from) {
         t.image = f.image.clone();
+    }
+}
+
+/// Sets or replaces a pod condition as `podutil.UpdatePodCondition` does:
+/// `lastTransitionTime` moves to `now` only when the status changes (an unset
+/// `lastProbeTime` is left out, as the stored form drops nulls). Returns
+/// whether the condition changed.
+pub fn update_pod_condition(pod: &mut Value, mut condition: Value, now: &str) -> bool {
+    condition["lastTransitionTime"] = json!(now);
+    let Some(status) = pod
+        .as_object_mut()
+        .map(|m| m.entry("status").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut)
+    else {
+        return false;
+    };
+    let list = status.entry("conditions").or_insert_with(|| json!([]));
+    if !list.is_array() {
+        *list = json!([]);
+    }
+    let Some(list) = list.as_array_mut() else {
+        return false;
+    };
+    match list.iter_mut().find(|c| c["type"] == condition["type"]) {
+        Some(old) => {
+            if old["status"] == condition["status"] {
+                condition["lastTransitionTime"] = old["lastTransitionTime"].clone();
+            }
+            let changed = *old != condition;
+            *old = condition;
+            changed
+        }
+        None => {
+            list.push(condition);
+            true
+        }
     }
 }
 
@@ -197,6 +235,44 @@ mod tests {
     }
 
     #[test]
+    fn gated_pods_get_a_scheduling_gated_condition() {
+        let mut p = pod(json!([{"name": "a", "image": "x"}]));
+        p["spec"]["schedulingGates"] = json!([{"name": "example.com/gate"}]);
+        PodStrategy.prepare_for_create(&mut p);
+        let c = &p["status"]["conditions"][0];
+        assert_eq!(
+            (c["type"].as_str(), c["status"].as_str()),
+            (Some("PodScheduled"), Some("False"))
+        );
+        assert_eq!(c["reason"], "SchedulingGated");
+        assert!(c["lastTransitionTime"].is_string());
+    }
+
+    #[test]
+    fn pod_conditions_move_their_transition_time_only_on_change() {
+        let mut p = json!({"metadata": {"name": "x"}});
+        let unsched =
+            |m: &str| json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": m});
+        assert!(update_pod_condition(&mut p, unsched("a"), "t1"));
+        assert!(!update_pod_condition(&mut p, unsched("a"), "t2"));
+        assert!(update_pod_condition(&mut p, unsched("b"), "t3"));
+        let c = &p["status"]["conditions"][0];
+        assert_eq!(
+            (c["lastTransitionTime"].as_str(), c["message"].as_str()),
+            (Some("t1"), Some("b"))
+        );
+        assert!(update_pod_condition(
+            &mut p,
+            json!({"type": "PodScheduled", "status": "True"}),
+            "t4"
+        ));
+        assert_eq!(
+            p["status"]["conditions"],
+            json!([{"type": "PodScheduled", "status": "True", "lastTransitionTime": "t4"}])
+        );
+    }
+
+    #[test]
     fn updates_may_change_only_images_and_a_few_fields() {
         let mut old = pod(json!([{"name": "a", "image": "nginx:1"}]));
         PodStrategy.default(&mut old);
@@ -208,11 +284,9 @@ mod tests {
         port["spec"]["containers"][0]["ports"] = json!([{"containerPort": 80, "protocol": "TCP"}]);
         let errs = PodStrategy.validate_update(&port, &old);
         assert_eq!(errs, vec![FieldError::forbidden("spec", POD_UPDATE_MSG)]);
+        // Binding goes through `pods/binding`, never an update.
         let mut bind = old.clone();
         bind["spec"]["nodeName"] = json!("node1");
-        assert!(PodStrategy.validate_update(&bind, &old).is_empty());
-        let mut rebind = bind.clone();
-        rebind["spec"]["nodeName"] = json!("node2");
-        assert_eq!(PodStrategy.validate_update(&rebind, &bind).len(), 1);
+        assert_eq!(PodStrategy.validate_update(&bind, &old).len(), 1);
     }
 }

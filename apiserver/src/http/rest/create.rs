@@ -78,9 +78,11 @@ pub async fn create(api: &Api, path: &ResourcePath, body: Value, query: &Query) 
     strategy.default(&mut obj);
     super::fieldmanager::track(info, "", query, None, &mut obj);
     // Mutating admission (after field tracking, as in Kubernetes): the
-    // ServiceAccount plugin mounts the API token into pods.
+    // ServiceAccount plugin mounts the API token into pods, DefaultTolerationSeconds
+    // adds the not-ready/unreachable tolerations.
     if info.group.is_empty() && info.kind == "Pod" {
         crate::registry::sa_admission::admit_pod(api, &mut obj);
+        crate::registry::default_tolerations::admit_pod(&mut obj);
     }
     strategy.prepare_for_create(&mut obj);
     validate_new(sinfo, &obj).map_err(|e| relabel(e, info))?;

@@ -141,10 +141,10 @@ const MAX_RETRIES: usize = 16;
 /// Deletes one object; returns the status code and body to send.
 pub async fn delete(api: &Api, path: &ResourcePath, options: &DeleteOptions) -> Result<(StatusCode, Value), ApiError> {
     let name = name_of(path)?;
-    for _ in 0..MAX_RETRIES {
+    for attempt in 0..MAX_RETRIES {
         let current = get_stored(api, path)?;
         match delete_once(api, path, options, current).await {
-            Err(DeleteError::Retry) => continue,
+            Err(DeleteError::Retry) => super::conflict_pause(attempt).await,
             Err(DeleteError::Api(e)) => return Err(e),
             Ok(done) => return Ok(done),
         }

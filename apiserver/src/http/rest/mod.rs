@@ -1,6 +1,7 @@
 //! The REST verbs on resources: dispatch by method, path shape and query.
 
 mod apply;
+pub mod binding;
 mod create;
 mod delete;
 mod fieldmanager;
@@ -103,6 +104,16 @@ where
             let obj = token::decode(&bytes, media)?;
             Ok(json_response(StatusCode::CREATED, &token::create(api, &path, obj)?))
         }
+        (&Method::POST, _, Some("binding")) if is_pods(path.info) => {
+            query.check_write_options("CreateOptions")?;
+            let bytes = body::read_limited(req.into_body()).await?;
+            let media = MediaType::from_content_type(content_type.as_deref())?;
+            let obj = binding::decode(&bytes, media)?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &binding::create(api, &path, obj, &query).await?,
+            ))
+        }
         (&Method::PUT, Some(_), None) => {
             query.check_write_options("UpdateOptions")?;
             let obj = read_object(req, content_type.as_deref(), path.info, &query).await?;
@@ -163,8 +174,14 @@ fn known_subresource(info: &ResourceInfo, sub: &str) -> bool {
         "scale" => info.has_scale,
         "finalize" => info.plural == "namespaces",
         "token" => info.plural == "serviceaccounts",
+        "binding" => is_pods(info),
         _ => false,
     }
+}
+
+/// Whether `info` is core/v1 pods.
+fn is_pods(info: &ResourceInfo) -> bool {
+    info.group.is_empty() && info.plural == "pods"
 }
 
 /// How responses of one request are written: transformed as its `Accept` asked.
@@ -276,6 +293,18 @@ fn get_stored(api: &Api, path: &ResourcePath) -> Result<Value, ApiError> {
         .get(&key_of(path)?)
         .map_err(|e| store_error(e, path.info, name))?
         .ok_or_else(|| ApiError::not_found(path.info, name))
+}
+
+/// Waits before retry `attempt` of a write that met a newer revision: the
+/// store checks preconditions against writes still being made durable, which
+/// reads do not show yet, so an immediate re-read could meet the same conflict.
+async fn conflict_pause(attempt: usize) {
+    if attempt > 0 {
+        let ms = (1u64 << attempt.min(6)).min(50);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    } else {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// The numeric resourceVersion of a stored object.

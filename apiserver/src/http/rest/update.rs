@@ -23,6 +23,9 @@ pub enum UpdateMode {
     Status,
     /// A namespace's `finalize` subresource: only `spec.finalizers`.
     Finalize,
+    /// A subresource handler (`pods/binding`) that computed the whole new
+    /// object from the stored one: written as given, without the generic rules.
+    Internal,
 }
 
 /// How many times a write is retried when a concurrent write got in first.
@@ -71,11 +74,11 @@ where
     F: FnMut(&Value) -> Result<Value, ApiError>,
 {
     let name = name_of(path)?;
-    for _ in 0..MAX_RETRIES {
+    for attempt in 0..MAX_RETRIES {
         let current = get_stored(api, path)?;
         let new = mutate(&current)?;
         match apply_update(api, path, mode, new, &current, query).await {
-            Err(UpdateError::Retry) => continue,
+            Err(UpdateError::Retry) => super::conflict_pause(attempt).await,
             Err(UpdateError::Api(e)) => return Err(e),
             Ok(v) => return Ok(to_response(path.info, v)),
         }
@@ -145,6 +148,10 @@ async fn apply_update(
             }
             strategy.default(&mut obj);
             super::fieldmanager::track(info, "", query, Some(old), &mut obj);
+            // Mutating admission on updates: DefaultTolerationSeconds admits pod updates too.
+            if sinfo.group.is_empty() && sinfo.kind == "Pod" {
+                crate::registry::default_tolerations::admit_pod(&mut obj);
+            }
             strategy.prepare_for_update(&mut obj, old);
             let mut errors = validation::validate_object_meta(&obj, sinfo);
             errors.extend(validation::validate_object_meta_update(&obj, old));
@@ -184,6 +191,7 @@ async fn apply_update(
             }
             obj
         }
+        UpdateMode::Internal => new,
     };
     obj.set_meta("resourceVersion", Value::from(old_rev.to_string()));
 
