@@ -115,12 +115,18 @@ fn lab_13_statefulsets() {
 
     // In order: each pod is created only once the one before it is Running and Ready.
     let out = server.kubectl_ok(&["rollout", "status", "statefulset/web", "--timeout=120s"]);
-    assert!(out.contains("partitioned roll out complete") || out.contains("rolling update complete"), "{out}");
+    assert!(
+        out.contains("partitioned roll out complete") || out.contains("rolling update complete"),
+        "{out}"
+    );
     let pods = web_pods(&server);
     assert_eq!(pods.keys().collect::<Vec<_>>(), ["web-0", "web-1", "web-2"]);
     for (before, after) in [("web-0", "web-1"), ("web-1", "web-2")] {
         let ready = ready_since(&pods[before]).expect("ready");
-        assert!(created(&pods[after]) >= ready, "{after} created before {before} was ready");
+        assert!(
+            created(&pods[after]) >= ready,
+            "{after} created before {before} was ready"
+        );
     }
     for name in ["web-0", "web-1", "web-2"] {
         server.wait_pod("default", name, "1/1", "Running", TIMEOUT);
@@ -130,7 +136,10 @@ fn lab_13_statefulsets() {
         assert_eq!(pod["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"], name);
     }
     let describe = server.kubectl_ok(&["describe", "statefulset", "web"]);
-    assert!(describe.contains("create Pod web-2 in StatefulSet web successful"), "{describe}");
+    assert!(
+        describe.contains("create Pod web-2 in StatefulSet web successful"),
+        "{describe}"
+    );
 
     // The headless Service lists the pods, with their hostnames.
     let endpoints = wait_for("3 endpoints with hostnames", TIMEOUT, || {
@@ -145,7 +154,10 @@ fn lab_13_statefulsets() {
     let mut hosts = endpoints;
     hosts.sort();
     assert_eq!(hosts, ["web-0", "web-1", "web-2"]);
-    let slices = json(&server, &["get", "endpointslices", "-l", "kubernetes.io/service-name=nginx"]);
+    let slices = json(
+        &server,
+        &["get", "endpointslices", "-l", "kubernetes.io/service-name=nginx"],
+    );
     let slice = &slices["items"][0];
     assert_eq!(slice["addressType"], "IPv4");
     assert_eq!(slice["endpoints"].as_array().map(Vec::len), Some(3), "{slice}");
@@ -167,8 +179,17 @@ fn lab_13_statefulsets() {
     server.kubectl_ok(&["set", "env", "statefulset/web", "GREETING=hello"]);
     server.kubectl_ok(&["rollout", "status", "statefulset/web", "--timeout=120s"]);
     let history = server.kubectl_ok(&["rollout", "history", "statefulset/web"]);
-    assert!(history.contains("REVISION") && history.lines().any(|l| l.trim_start().starts_with('2')), "{history}");
-    let env = server.kubectl_ok(&["get", "pod", "web-0", "-o", "jsonpath={.spec.containers[0].env[0].value}"]);
+    assert!(
+        history.contains("REVISION") && history.lines().any(|l| l.trim_start().starts_with('2')),
+        "{history}"
+    );
+    let env = server.kubectl_ok(&[
+        "get",
+        "pod",
+        "web-0",
+        "-o",
+        "jsonpath={.spec.containers[0].env[0].value}",
+    ]);
     assert_eq!(env, "hello");
     server.kubectl_ok(&["rollout", "undo", "statefulset/web"]);
     server.kubectl_ok(&["rollout", "status", "statefulset/web", "--timeout=120s"]);

@@ -162,7 +162,11 @@ mod tests {
         same["metadata"]["annotations"][TEMPLATE_GENERATION] = json!("99");
         same["spec"]["minReadySeconds"] = json!(5);
         DaemonSetStrategy.prepare_for_update(&mut same, &ds);
-        assert_eq!(template_generation(&same), Some(7), "not settable, not bumped without a template change");
+        assert_eq!(
+            template_generation(&same),
+            Some(7),
+            "not settable, not bumped without a template change"
+        );
         let mut changed = ds.clone();
         changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("x:2");
         DaemonSetStrategy.prepare_for_update(&mut changed, &ds);

@@ -227,7 +227,7 @@ impl Counts {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -253,10 +253,12 @@ mod tests {
             "succeeded" => ("Succeeded", "False"),
             other => panic!("{other}"),
         };
-        Arc::new(json!({"metadata": {"name": name, "namespace": "d", "creationTimestamp": created,
+        Arc::new(
+            json!({"metadata": {"name": name, "namespace": "d", "creationTimestamp": created,
                 "labels": {"app": "agent", HASH_LABEL: hash}},
             "spec": {"nodeName": node},
-            "status": {"phase": phase, "conditions": [{"type": "Ready", "status": ready, "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}))
+            "status": {"phase": phase, "conditions": [{"type": "Ready", "status": ready, "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}),
+        )
     }
 
     fn names(pods: &[Arc<Value>]) -> Vec<&str> {
@@ -266,7 +268,13 @@ mod tests {
     #[test]
     fn one_pod_per_fitting_node() {
         let d = ds(json!({"maxUnavailable": 1, "maxSurge": 0}));
-        let nodes = vec![node("n1", true), node("n2", true), node("n3", false), node("n4", true), node("n5", true)];
+        let nodes = vec![
+            node("n1", true),
+            node("n2", true),
+            node("n3", false),
+            node("n4", true),
+            node("n5", true),
+        ];
         let pods = vec![
             pod("a-old", "n1", "h", "ready", "2026-01-01T00:00:00Z"),
             pod("a-new", "n1", "h", "ready", "2026-01-01T00:00:05Z"),
@@ -283,7 +291,13 @@ mod tests {
         // Unscheduled pods pinned to a node that is gone go too.
         let mut ghost = (*pod("g", "", "h", "unready", NOW)).clone();
         ghost["spec"] = json!({"affinity": super::super::util::pin_to_node(&Value::Null, "gone")});
-        let m = manage(&d, &nodes[..1], &pods_by_node(&[Arc::new(ghost)], false), "h", NOW.parse().unwrap());
+        let m = manage(
+            &d,
+            &nodes[..1],
+            &pods_by_node(&[Arc::new(ghost)], false),
+            "h",
+            NOW.parse().unwrap(),
+        );
         assert_eq!(names(&m.delete), ["g"]);
     }
 
@@ -311,7 +325,17 @@ mod tests {
             pod("c", "n3", "h2", "ready", "2026-01-01T00:00:00Z"),
         ];
         let c = counts(&d, &nodes, &pods_by_node(&pods, false), "h2", NOW.parse().unwrap());
-        assert_eq!(c, Counts { desired: 3, current: 2, misscheduled: 1, ready: 1, available: 1, updated: 1 });
+        assert_eq!(
+            c,
+            Counts {
+                desired: 3,
+                current: 2,
+                misscheduled: 1,
+                ready: 1,
+                available: 1,
+                updated: 1
+            }
+        );
         let status = c.to_json(&d, true);
         assert_eq!(
             status,

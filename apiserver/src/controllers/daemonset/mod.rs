@@ -38,7 +38,7 @@ use super::slow_start::{slow_start_batch, INITIAL_BATCH_SIZE};
 use crate::api::Api;
 use crate::client::Client;
 use crate::events::{self, EventRecorder, EventSource};
-use manage::{pods_by_node, NodePods};
+use manage::pods_by_node;
 use util::{pin_to_node, pod_template, HASH_LABEL};
 
 /// The controller's name (its client identity, event source and log name).
@@ -205,7 +205,9 @@ impl Reconciler for DaemonSets {
         let mut result = Ok(());
         let observed = self.expectations.satisfied(key);
         if observed {
-            result = self.update(key, &ds, &nodes, &pods, &hash, &old, now, &mut requeue).await;
+            result = self
+                .update(key, &ds, &nodes, &pods, &hash, &old, now, &mut requeue)
+                .await;
         }
         let by_node = pods_by_node(&pods, false);
         let counts = manage::counts(&ds, &nodes, &by_node, &hash, now);
@@ -378,7 +380,11 @@ impl DaemonSets {
 
     /// `constructHistory`: the revision of the current template (created, or
     /// renumbered to come last) and the older ones; orphans are adopted.
-    async fn construct_history(&self, ds: &Value, selector: &LabelSelector) -> anyhow::Result<(Value, Vec<Arc<Value>>)> {
+    async fn construct_history(
+        &self,
+        ds: &Value,
+        selector: &LabelSelector,
+    ) -> anyhow::Result<(Value, Vec<Arc<Value>>)> {
         let patch = history::template_patch(ds);
         let mut current = Vec::new();
         let mut old = Vec::new();
@@ -418,9 +424,14 @@ impl DaemonSets {
     /// `snapshot`: a revision `<ds>-<hash>` of the current template; a name
     /// taken by another template bumps `status.collisionCount` and fails (retried).
     async fn snapshot(&self, ds: &Value, number: i64) -> anyhow::Result<Value> {
-        let collision = ds["status"]["collisionCount"].as_i64().and_then(|c| i32::try_from(c).ok());
+        let collision = ds["status"]["collisionCount"]
+            .as_i64()
+            .and_then(|c| i32::try_from(c).ok());
         let hash = history::compute_hash(&ds["spec"]["template"], collision);
-        let mut labels = ds["spec"]["template"]["metadata"]["labels"].as_object().cloned().unwrap_or_default();
+        let mut labels = ds["spec"]["template"]["metadata"]["labels"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         labels.insert(HASH_LABEL.into(), json!(hash));
         let name = format!("{}-{hash}", ds.name().unwrap_or(""));
         let mut revision = json!({
@@ -433,7 +444,11 @@ impl DaemonSets {
         if let Some(a) = ds.annotations() {
             revision.set_meta("annotations", Value::Object(a.clone()));
         }
-        let err = match self.client.create(history::revisions(), ds.namespace(), &revision).await {
+        let err = match self
+            .client
+            .create(history::revisions(), ds.namespace(), &revision)
+            .await
+        {
             Ok(created) => return Ok(created),
             Err(e) if e.is_already_exists() => e,
             Err(e) => return Err(e).with_context(|| format!("creating ControllerRevision {name}")),
@@ -477,8 +492,14 @@ impl DaemonSets {
                 if controller_uid(&pod).as_deref() == ds.uid() && pod.label(HASH_LABEL) == Some(dup_hash) {
                     let patch = json!({"metadata": {"labels": {HASH_LABEL: keep_hash}}});
                     self.client
-                        .patch(pods(), pod.namespace(), pod.name().unwrap_or(""), None,
-                            k1s_proto::patch::PatchType::StrategicMerge, &patch)
+                        .patch(
+                            pods(),
+                            pod.namespace(),
+                            pod.name().unwrap_or(""),
+                            None,
+                            k1s_proto::patch::PatchType::StrategicMerge,
+                            &patch,
+                        )
                         .await
                         .with_context(|| format!("relabelling pod {}", key_of(&pod)))?;
                 }

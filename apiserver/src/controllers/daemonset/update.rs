@@ -23,12 +23,19 @@ pub struct Rollout {
     pub create_on: Vec<String>,
 }
 
+/// A node's daemon pod of the current template and one of an older one.
+type NewAndOld = (Option<Arc<Value>>, Option<Arc<Value>>);
+
 /// `findUpdatedPodsOnNode`: the node's new and old pod; `None` when it has
 /// more than one of either (the manage loop cleans that up first).
-fn new_and_old(ds: &Value, pods: &[Arc<Value>], hash: &str) -> Option<(Option<Arc<Value>>, Option<Arc<Value>>)> {
+fn new_and_old(ds: &Value, pods: &[Arc<Value>], hash: &str) -> Option<NewAndOld> {
     let (mut new, mut old) = (None, None);
     for pod in pods.iter().filter(|p| p.deletion_timestamp().is_none()) {
-        let slot = if is_pod_updated(pod, hash, ds) { &mut new } else { &mut old };
+        let slot = if is_pod_updated(pod, hash, ds) {
+            &mut new
+        } else {
+            &mut old
+        };
         if slot.is_some() {
             return None;
         }
@@ -38,7 +45,13 @@ fn new_and_old(ds: &Value, pods: &[Arc<Value>], hash: &str) -> Option<(Option<Ar
 }
 
 /// One step of the rolling update of `ds` to the template hashed `hash`.
-pub fn rolling_update(ds: &Value, nodes: &[Arc<Value>], by_node: &NodePods, hash: &str, now: jiff::Timestamp) -> Rollout {
+pub fn rolling_update(
+    ds: &Value,
+    nodes: &[Arc<Value>],
+    by_node: &NodePods,
+    hash: &str,
+    now: jiff::Timestamp,
+) -> Rollout {
     let min_ready = ds["spec"]["minReadySeconds"].as_i64().unwrap_or(0);
     let available = |p: &Arc<Value>| podutil::is_available(p, min_ready, now);
     // `updatedDesiredNodeCounts`: nodes that should run a pod count even without one.
@@ -78,7 +91,9 @@ pub fn rolling_update(ds: &Value, nodes: &[Arc<Value>], by_node: &NodePods, hash
                 }
             }
         }
-        let room = usize::try_from(max_unavailable - unavailable).unwrap_or(0).min(candidates.len());
+        let room = usize::try_from(max_unavailable - unavailable)
+            .unwrap_or(0)
+            .min(candidates.len());
         out.delete = replacements;
         out.delete.extend(candidates.into_iter().take(room));
         return out;
@@ -123,9 +138,13 @@ pub fn rolling_update(ds: &Value, nodes: &[Arc<Value>], by_node: &NodePods, hash
         }
     }
     // Pods on nodes that no longer fit go only while enough others are available.
-    let deletable = usize::try_from(available_nodes - desired).unwrap_or(0).min(should_not_run.len());
+    let deletable = usize::try_from(available_nodes - desired)
+        .unwrap_or(0)
+        .min(should_not_run.len());
     out.delete.extend(should_not_run.into_iter().take(deletable));
-    let room = usize::try_from(max_surge - surging).unwrap_or(0).min(candidate_new.len());
+    let room = usize::try_from(max_surge - surging)
+        .unwrap_or(0)
+        .min(candidate_new.len());
     out.create_on = allowed_new;
     out.create_on.extend(candidate_new.into_iter().take(room));
     out
@@ -146,21 +165,47 @@ mod tests {
     fn without_surge_old_pods_go_within_max_unavailable() {
         let t = NOW.parse().unwrap();
         let nodes: Vec<Arc<Value>> = (1..=4).map(|i| node(&format!("n{i}"), true)).collect();
-        let old = |i: i32| pod(&format!("old{i}"), &format!("n{i}"), "h1", "ready", "2026-01-01T00:00:00Z");
+        let old = |i: i32| {
+            pod(
+                &format!("old{i}"),
+                &format!("n{i}"),
+                "h1",
+                "ready",
+                "2026-01-01T00:00:00Z",
+            )
+        };
         let d = ds(json!({"maxUnavailable": 1, "maxSurge": 0}));
-        let r = rolling_update(&d, &nodes, &pods_by_node(&[old(1), old(2), old(3), old(4)], false), "h2", t);
+        let r = rolling_update(
+            &d,
+            &nodes,
+            &pods_by_node(&[old(1), old(2), old(3), old(4)], false),
+            "h2",
+            t,
+        );
         assert_eq!(names(&r.delete), ["old1"]);
         assert!(r.create_on.is_empty());
         // A node still waiting for its new pod uses up the budget.
         let r = rolling_update(&d, &nodes, &pods_by_node(&[old(2), old(3), old(4)], false), "h2", t);
         assert!(r.delete.is_empty());
         let fresh = pod("new1", "n1", "h2", "unready", NOW);
-        let r = rolling_update(&d, &nodes, &pods_by_node(&[fresh, old(2), old(3), old(4)], false), "h2", t);
+        let r = rolling_update(
+            &d,
+            &nodes,
+            &pods_by_node(&[fresh, old(2), old(3), old(4)], false),
+            "h2",
+            t,
+        );
         assert!(r.delete.is_empty(), "the new pod is not available yet");
         // An old pod that is not available anyway is replaced at once.
         let broken = pod("old2", "n2", "h1", "unready", "2026-01-01T00:00:00Z");
         let d2 = ds(json!({"maxUnavailable": "50%", "maxSurge": 0}));
-        let r = rolling_update(&d2, &nodes, &pods_by_node(&[old(1), broken, old(3), old(4)], false), "h2", t);
+        let r = rolling_update(
+            &d2,
+            &nodes,
+            &pods_by_node(&[old(1), broken, old(3), old(4)], false),
+            "h2",
+            t,
+        );
         assert_eq!(names(&r.delete), ["old2", "old1"]);
     }
 
@@ -168,16 +213,36 @@ mod tests {
     fn with_surge_new_pods_start_next_to_old_ones() {
         let t = NOW.parse().unwrap();
         let nodes: Vec<Arc<Value>> = (1..=3).map(|i| node(&format!("n{i}"), true)).collect();
-        let old = |i: i32| pod(&format!("old{i}"), &format!("n{i}"), "h1", "ready", "2026-01-01T00:00:00Z");
+        let old = |i: i32| {
+            pod(
+                &format!("old{i}"),
+                &format!("n{i}"),
+                "h1",
+                "ready",
+                "2026-01-01T00:00:00Z",
+            )
+        };
         let d = ds(json!({"maxUnavailable": 0, "maxSurge": 1}));
         let r = rolling_update(&d, &nodes, &pods_by_node(&[old(1), old(2), old(3)], false), "h2", t);
         assert_eq!(r.create_on, ["n1"]);
         assert!(r.delete.is_empty());
         let surging = pod("new1", "n1", "h2", "unready", NOW);
-        let r = rolling_update(&d, &nodes, &pods_by_node(&[old(1), surging, old(2), old(3)], false), "h2", t);
+        let r = rolling_update(
+            &d,
+            &nodes,
+            &pods_by_node(&[old(1), surging, old(2), old(3)], false),
+            "h2",
+            t,
+        );
         assert!(r.create_on.is_empty() && r.delete.is_empty(), "one surge at a time");
         let done = pod("new1", "n1", "h2", "ready", NOW);
-        let r = rolling_update(&d, &nodes, &pods_by_node(&[old(1), done, old(2), old(3)], false), "h2", t);
+        let r = rolling_update(
+            &d,
+            &nodes,
+            &pods_by_node(&[old(1), done, old(2), old(3)], false),
+            "h2",
+            t,
+        );
         assert_eq!(names(&r.delete), ["old1"]);
         assert_eq!(r.create_on, ["n2"]);
     }

@@ -93,7 +93,11 @@ pub fn node_should_run(node: &Value, ds: &Value) -> (bool, bool) {
 pub fn pin_to_node(affinity: &Value, node: &str) -> Value {
     let selector = json!({"nodeSelectorTerms": [{"matchFields": [
         {"key": "metadata.name", "operator": "In", "values": [node]}]}]});
-    let mut affinity = if affinity.is_object() { affinity.clone() } else { json!({}) };
+    let mut affinity = if affinity.is_object() {
+        affinity.clone()
+    } else {
+        json!({})
+    };
     if !affinity["nodeAffinity"].is_object() {
         affinity["nodeAffinity"] = json!({});
     }
@@ -121,8 +125,8 @@ pub fn target_node(pod: &Value) -> Option<String> {
 
 /// `IsPodUpdated`: the pod carries the current hash (or template generation).
 pub fn is_pod_updated(pod: &Value, hash: &str, ds: &Value) -> bool {
-    let generation_matches = template_generation(ds)
-        .is_some_and(|g| pod.label(TEMPLATE_GENERATION_LABEL) == Some(g.to_string().as_str()));
+    let generation_matches =
+        template_generation(ds).is_some_and(|g| pod.label(TEMPLATE_GENERATION_LABEL) == Some(g.to_string().as_str()));
     let hash_matches = !hash.is_empty() && pod.label(HASH_LABEL) == Some(hash);
     hash_matches || generation_matches
 }
@@ -208,11 +212,23 @@ mod tests {
             {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
             {"key": "custom", "operator": "Exists"}]});
         add_daemon_tolerations(&mut spec);
-        let keys: Vec<&str> = spec["tolerations"].as_array().unwrap().iter().map(|t| t["key"].as_str().unwrap()).collect();
+        let keys: Vec<&str> = spec["tolerations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["key"].as_str().unwrap())
+            .collect();
         assert_eq!(
             keys,
-            ["node.kubernetes.io/not-ready", "custom", "node.kubernetes.io/unreachable", "node.kubernetes.io/disk-pressure",
-                "node.kubernetes.io/memory-pressure", "node.kubernetes.io/pid-pressure", "node.kubernetes.io/unschedulable"]
+            [
+                "node.kubernetes.io/not-ready",
+                "custom",
+                "node.kubernetes.io/unreachable",
+                "node.kubernetes.io/disk-pressure",
+                "node.kubernetes.io/memory-pressure",
+                "node.kubernetes.io/pid-pressure",
+                "node.kubernetes.io/unschedulable"
+            ]
         );
         // The matching toleration is replaced: daemon pods stay forever.
         assert!(spec["tolerations"][0].get("tolerationSeconds").is_none());
@@ -233,13 +249,43 @@ mod tests {
             {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]);
         let cases = [
             ("plain node", &plain, node("n1", json!({}), json!([])), (true, true)),
-            ("selector mismatch", &selective, node("n1", json!({}), json!([])), (false, false)),
-            ("selector match", &selective, node("n1", json!({"disk": "ssd"}), json!([])), (true, true)),
-            ("untolerated NoSchedule: keep running ones", &plain, node("n1", json!({}), no_schedule.clone()), (false, true)),
-            ("untolerated NoExecute: evict", &plain, node("n1", json!({}), no_execute.clone()), (false, false)),
+            (
+                "selector mismatch",
+                &selective,
+                node("n1", json!({}), json!([])),
+                (false, false),
+            ),
+            (
+                "selector match",
+                &selective,
+                node("n1", json!({"disk": "ssd"}), json!([])),
+                (true, true),
+            ),
+            (
+                "untolerated NoSchedule: keep running ones",
+                &plain,
+                node("n1", json!({}), no_schedule.clone()),
+                (false, true),
+            ),
+            (
+                "untolerated NoExecute: evict",
+                &plain,
+                node("n1", json!({}), no_execute.clone()),
+                (false, false),
+            ),
             ("tolerated", &tolerant, node("n1", json!({}), no_execute), (true, true)),
-            ("not ready and cordoned: daemon pods stay", &plain, node("n1", json!({}), not_ready), (true, true)),
-            ("pinned elsewhere", &pinned, node("n1", json!({}), json!([])), (false, false)),
+            (
+                "not ready and cordoned: daemon pods stay",
+                &plain,
+                node("n1", json!({}), not_ready),
+                (true, true),
+            ),
+            (
+                "pinned elsewhere",
+                &pinned,
+                node("n1", json!({}), json!([])),
+                (false, false),
+            ),
         ];
         for (what, d, n, want) in cases {
             assert_eq!(node_should_run(&n, d), want, "{what}");
@@ -253,14 +299,20 @@ mod tests {
             "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 1}]}});
         let pinned = pin_to_node(&existing, "n7");
         assert_eq!(pinned["podAntiAffinity"], json!({"x": 1}));
-        assert_eq!(pinned["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"], 1);
+        assert_eq!(
+            pinned["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"],
+            1
+        );
         assert_eq!(
             pinned["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"],
             json!({"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n7"]}]}]})
         );
         let pod = json!({"spec": {"affinity": pin_to_node(&Value::Null, "n7")}});
         assert_eq!(target_node(&pod).as_deref(), Some("n7"));
-        assert_eq!(target_node(&json!({"spec": {"nodeName": "n2", "affinity": pinned}})).as_deref(), Some("n2"));
+        assert_eq!(
+            target_node(&json!({"spec": {"nodeName": "n2", "affinity": pinned}})).as_deref(),
+            Some("n2")
+        );
         assert_eq!(target_node(&json!({"spec": {}})), None);
     }
 
@@ -275,8 +327,16 @@ mod tests {
         assert_eq!(t["spec"]["tolerations"].as_array().unwrap().len(), 6);
         let pod = |labels: Value| json!({"metadata": {"labels": labels}});
         assert!(is_pod_updated(&pod(json!({HASH_LABEL: "5d8f"})), "5d8f", &d));
-        assert!(is_pod_updated(&pod(json!({TEMPLATE_GENERATION_LABEL: "3"})), "other", &d));
-        assert!(!is_pod_updated(&pod(json!({HASH_LABEL: "old", TEMPLATE_GENERATION_LABEL: "2"})), "5d8f", &d));
+        assert!(is_pod_updated(
+            &pod(json!({TEMPLATE_GENERATION_LABEL: "3"})),
+            "other",
+            &d
+        ));
+        assert!(!is_pod_updated(
+            &pod(json!({HASH_LABEL: "old", TEMPLATE_GENERATION_LABEL: "2"})),
+            "5d8f",
+            &d
+        ));
     }
 
     #[test]
@@ -296,7 +356,7 @@ mod tests {
         let p = |name: &str, node: &str, created: &str| {
             Arc::new(json!({"metadata": {"name": name, "creationTimestamp": created}, "spec": {"nodeName": node}}))
         };
-        let mut pods = vec![
+        let mut pods = [
             p("c", "", "2026-01-01T00:00:00Z"),
             p("b", "n1", "2026-01-01T00:00:09Z"),
             p("a", "n1", "2026-01-01T00:00:09Z"),
