@@ -4,7 +4,9 @@
 //! objects (defaults, status, events found by `involvedObject`) as Kubernetes does.
 //! Expected text follows kubectl's describers (k8s.io/kubectl/pkg/describe).
 
-use k1s_e2e::Server;
+use std::time::Duration;
+
+use k1s_e2e::{wait_for, Server};
 
 const OBJECTS: &str = r#"
 apiVersion: v1
@@ -191,6 +193,15 @@ fn describe_matches_kubernetes_for_everyday_kinds() {
         "--value=1000",
         "--description=important workloads",
     ]);
+    // The EndpointSlice controller gives a Service without ready pods a
+    // placeholder slice, which kubectl prints as an empty endpoint list.
+    for svc in ["web", "web-np"] {
+        let selector = format!("kubernetes.io/service-name={svc}");
+        wait_for("a placeholder EndpointSlice", Duration::from_secs(10), || {
+            let out = server.kubectl_ok(&["get", "endpointslices", "-n", "shop", "-l", &selector, "-o", "name"]);
+            (!out.trim().is_empty()).then_some(())
+        });
+    }
 
     assert_describe(
         &server,
@@ -208,7 +219,7 @@ IP:                       10.43.200.10
 IPs:                      10.43.200.10
 Port:                     http  80/TCP
 TargetPort:               8080/TCP
-Endpoints:                <none>
+Endpoints:                
 Session Affinity:         None
 Internal Traffic Policy:  Cluster
 Events:                   <none>
@@ -231,7 +242,7 @@ IPs:                      10.43.200.11
 Port:                     <unset>  80/TCP
 TargetPort:               http/TCP
 NodePort:                 <unset>  30555/TCP
-Endpoints:                <none>
+Endpoints:                
 Session Affinity:         None
 External Traffic Policy:  Cluster
 Internal Traffic Policy:  Cluster

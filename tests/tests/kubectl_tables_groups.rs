@@ -342,7 +342,8 @@ fn patch_status(server: &Server, resource: &str, name: &str, status: &str) {
 }
 
 /// `--controllers` without the controllers that write workload statuses.
-const WORKLOAD_CONTROLLERS_OFF: &str = "--controllers=*,-replicaset-controller";
+const WORKLOAD_CONTROLLERS_OFF: &str =
+    "--controllers=*,-replicaset-controller,-statefulset-controller,-daemonset-controller";
 
 fn uid(server: &Server, resource: &str, name: &str) -> String {
     server.kubectl_ok(&["get", resource, name, "-n", NS, "-o", "jsonpath={.metadata.uid}"])
