@@ -154,7 +154,10 @@ impl Client {
             .body(Full::new(body))
             .map_err(ApiError::internal)?;
         match &self.transport {
-            Transport::InProcess(api) => Ok(api.handle(req, &self.user).await),
+            // Boxed: the request pipeline's future is large, and a caller's future
+            // would otherwise carry it inline (deep controller call chains overflow
+            // a worker thread's stack in debug builds).
+            Transport::InProcess(api) => Ok(Box::pin(api.handle(req, &self.user)).await),
             Transport::Remote(remote) => remote
                 .send(req)
                 .await

@@ -227,7 +227,7 @@ async fn every_write_tracks_managed_fields() {
 
 #[tokio::test]
 async fn status_subresource_apply_and_update() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_without_workload_controllers().await;
     let (code, _) = apply(&s, "fieldManager=kubectl", &manifest(1, false)).await;
     assert_eq!(code, 201);
     let status = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nstatus:\n  replicas: 1\n  observedGeneration: 1\n";

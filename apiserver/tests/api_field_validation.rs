@@ -179,7 +179,7 @@ async fn create_strict_warn_ignore_json_and_yaml() {
 
 #[tokio::test]
 async fn update_status_and_scale_are_checked() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_without_workload_controllers().await;
     let r = send_json(&s, Method::POST, DEPLOYS, &deployment("web")).await;
     assert_eq!(r.code, 201, "{}", r.body);
     let mut current = r.body;
@@ -393,7 +393,7 @@ async fn strategies_add_warnings() {
 
 #[tokio::test]
 async fn dry_run_leaves_the_store_untouched() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_without_workload_controllers().await;
     let cms = "/api/v1/namespaces/default/configmaps";
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}});
 

@@ -77,7 +77,7 @@ async fn create_get_update_delete_with_metadata() {
 
 #[tokio::test]
 async fn generation_tracks_spec_and_status_is_separate() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_without_workload_controllers().await;
     let path = "/apis/apps/v1/namespaces/default/deployments";
     let (code, d) = s.json(Method::POST, path, &deployment("web", "web")).await;
     assert_eq!(code, 201, "{d}");

@@ -13,6 +13,11 @@ use anyhow::{bail, Context, Result};
 pub mod images;
 pub mod registry;
 
+/// `k1s server --controllers` for tests that write workload statuses and
+/// events by hand: the controllers that would rewrite them stay off.
+pub const NO_WORKLOAD_CONTROLLERS: &str =
+    "--controllers=*,-replicaset-controller,-deployment-controller,-statefulset-controller,-daemonset-controller,-job-controller,-cronjob-controller,-ttl-after-finished-controller";
+
 /// The `k1s` binary: `$K1S_BIN`, or the one cargo built next to the test binary.
 pub fn k1s_binary() -> PathBuf {
     if let Ok(p) = std::env::var("K1S_BIN") {

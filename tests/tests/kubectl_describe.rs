@@ -4,8 +4,6 @@
 //! objects (defaults, status, events found by `involvedObject`) as Kubernetes does.
 //! Expected text follows kubectl's describers (k8s.io/kubectl/pkg/describe).
 
-use std::time::Duration;
-
 use k1s_e2e::{wait_for, Server};
 
 const OBJECTS: &str = r#"
@@ -181,7 +179,8 @@ fn assert_describe(server: &Server, args: &[&str], want: &str) {
 
 #[test]
 fn describe_matches_kubernetes_for_everyday_kinds() {
-    let server = Server::start().expect("server starts");
+    // The Deployment is described as created, before any controller acted on it.
+    let server = Server::start_with_args(&[k1s_e2e::NO_WORKLOAD_CONTROLLERS]).expect("server starts");
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(OBJECTS));
     server.kubectl_ok(&["create", "serviceaccount", "reader", "-n", "shop"]);
     // Created, not applied: kubectl's PriorityClass describer prints annotations raw,
@@ -193,11 +192,11 @@ fn describe_matches_kubernetes_for_everyday_kinds() {
         "--value=1000",
         "--description=important workloads",
     ]);
-    // The EndpointSlice controller gives a Service without ready pods a
-    // placeholder slice, which kubectl prints as an empty endpoint list.
+    // The Services' EndpointSlices (no pods yet): kubectl then shows an empty
+    // `Endpoints:` where it shows `<none>` for a Service without slices.
     for svc in ["web", "web-np"] {
-        let selector = format!("kubernetes.io/service-name={svc}");
-        wait_for("a placeholder EndpointSlice", Duration::from_secs(10), || {
+        wait_for("the EndpointSlice", std::time::Duration::from_secs(10), || {
+            let selector = format!("kubernetes.io/service-name={svc}");
             let out = server.kubectl_ok(&["get", "endpointslices", "-n", "shop", "-l", &selector, "-o", "name"]);
             (!out.trim().is_empty()).then_some(())
         });
@@ -219,7 +218,7 @@ IP:                       10.43.200.10
 IPs:                      10.43.200.10
 Port:                     http  80/TCP
 TargetPort:               8080/TCP
-Endpoints:                
+Endpoints:
 Session Affinity:         None
 Internal Traffic Policy:  Cluster
 Events:                   <none>
@@ -242,7 +241,7 @@ IPs:                      10.43.200.11
 Port:                     <unset>  80/TCP
 TargetPort:               http/TCP
 NodePort:                 <unset>  30555/TCP
-Endpoints:                
+Endpoints:
 Session Affinity:         None
 External Traffic Policy:  Cluster
 Internal Traffic Policy:  Cluster
@@ -447,7 +446,8 @@ Events:              <none>
 
 #[test]
 fn describe_shows_the_events_of_the_object_only() {
-    let server = Server::start().expect("server starts");
+    // The events are written by hand: no deployment controller adds its own.
+    let server = Server::start_with_args(&[k1s_e2e::NO_WORKLOAD_CONTROLLERS]).expect("server starts");
     server.kubectl_ok(&["create", "deployment", "web", "--image=busybox:1.36"]);
     server.kubectl_ok(&["create", "deployment", "other", "--image=busybox:1.36"]);
     let uid = server.kubectl_ok(&["get", "deployment", "web", "-o", "jsonpath={.metadata.uid}"]);

@@ -341,10 +341,6 @@ fn patch_status(server: &Server, resource: &str, name: &str, status: &str) {
     ]);
 }
 
-/// `--controllers` without the controllers that write workload statuses.
-const WORKLOAD_CONTROLLERS_OFF: &str =
-    "--controllers=*,-replicaset-controller,-statefulset-controller,-daemonset-controller";
-
 fn uid(server: &Server, resource: &str, name: &str) -> String {
     server.kubectl_ok(&["get", resource, name, "-n", NS, "-o", "jsonpath={.metadata.uid}"])
 }
@@ -352,7 +348,7 @@ fn uid(server: &Server, resource: &str, name: &str) -> String {
 #[test]
 fn group_kinds_print_like_kubernetes() {
     // The statuses below are written by hand: no workload controller may rewrite them.
-    let server = Server::start_with_args(&[WORKLOAD_CONTROLLERS_OFF]).expect("server starts");
+    let server = Server::start_with_args(&[k1s_e2e::NO_WORKLOAD_CONTROLLERS]).expect("server starts");
     server.kubectl_ok(&["create", "namespace", NS]);
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(WORKLOADS));
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(NETWORK_AND_MORE));

@@ -5,6 +5,7 @@
 pub mod controller_ref;
 pub mod cronjob;
 pub mod daemonset;
+pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod endpointutil;
@@ -66,6 +67,7 @@ pub const NAMES: &[&str] = &[
     serviceaccount::NAME,
     root_ca::NAME,
     replicaset::NAME,
+    deployment::NAME,
     statefulset::NAME,
     daemonset::NAME,
     endpoints::NAME,
@@ -125,6 +127,9 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     start(root_ca::NAME, &|| root_ca::spawn(a.clone(), s.clone()));
     start(replicaset::NAME, &|| {
         replicaset::spawn(a.clone(), replicaset::Config::default(), s.clone())
+    });
+    start(deployment::NAME, &|| {
+        deployment::spawn(a.clone(), deployment::Config::default(), s.clone())
     });
     start(statefulset::NAME, &|| {
         statefulset::spawn(a.clone(), statefulset::Config::default(), s.clone())

@@ -117,6 +117,11 @@ impl Strategy for DeploymentStrategy {
         true
     }
 
+    /// The controller writes the `deployment.kubernetes.io/revision` annotation with the status.
+    fn status_metadata(&self) -> &'static [&'static str] {
+        &["annotations"]
+    }
+
     fn warnings_on_create(&self, obj: &Value) -> Vec<String> {
         super::warnings::workload_on_create(obj)
     }

@@ -86,6 +86,13 @@ pub trait Strategy: Send + Sync {
         Vec::new()
     }
 
+    /// Fields of `metadata` that a write to the `status` subresource carries
+    /// besides `status` (Kubernetes' status strategies reset the spec but take
+    /// the new object's metadata; k1s keeps the stored metadata except these).
+    fn status_metadata(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Whether `metadata.generation` tracks changes to this kind's spec.
     fn tracks_generation(&self) -> bool {
         false

@@ -23,6 +23,20 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with_controllers(Default::default()).await
+    }
+
+    /// A server with only the workload controllers off: what tests that
+    /// write workload statuses by hand need.
+    pub async fn start_without_workload_controllers() -> TestServer {
+        let selection = k1s_apiserver::controllers::Selection::parse(
+            "*,-replicaset-controller,-deployment-controller,-statefulset-controller,-job-controller,-cronjob-controller,-ttl-after-finished-controller",
+        )
+        .expect("known controllers");
+        TestServer::start_with_controllers(selection).await
+    }
+
+    pub async fn start_with_controllers(controllers: k1s_apiserver::controllers::Selection) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -36,7 +50,7 @@ impl TestServer {
             kubeconfig_path: kubeconfig.clone(),
             node_name: "test-node".into(),
             start_node: None,
-            controllers: Default::default(),
+            controllers,
         };
         let (tx, rx) = watch::channel(false);
         let handle = tokio::spawn(server::run(opts, rx));

@@ -166,6 +166,14 @@ async fn apply_update(
         UpdateMode::Status => {
             let mut obj = old.clone();
             copy_field(&mut obj, &new, "status");
+            for field in strategy.status_metadata() {
+                match new.metadata().and_then(|m| m.get(*field)) {
+                    Some(v) => obj.set_meta(field, v.clone()),
+                    None => {
+                        obj.remove_meta(field);
+                    }
+                }
+            }
             if query.applying {
                 match new.metadata().and_then(|m| m.get("managedFields")).cloned() {
                     Some(m) => obj.set_meta("managedFields", m),
