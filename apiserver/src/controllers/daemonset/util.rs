@@ -9,6 +9,9 @@ use std::sync::Arc;
 use k1s_proto::meta::{parse_time, ObjectMeta};
 use serde_json::{json, Value};
 
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::super::deployment::util::scaled_value;
 use super::super::scheduler::filters::{node_affinity, pod_tolerates};
 use crate::registry::daemonset::template_generation;
 
@@ -157,18 +160,14 @@ pub fn by_age(a: &Arc<Value>, b: &Arc<Value>) -> Ordering {
         .then_with(|| a.name().cmp(&b.name()))
 }
 
-/// `intstr.GetScaledValueFromIntOrPercent` rounding up (surge and
-/// unavailability of daemon pods); `None` for a malformed value.
-pub fn scaled_up(value: &Value, total: i64) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => {
-            let pct: i64 = s.strip_suffix('%')?.parse().ok()?;
-            Some((pct * total + 99) / 100)
-        }
-        Value::Null => Some(0),
-        _ => None,
+/// An int-or-percent field of `total`, rounded up (daemon pod surge and
+/// unavailability); 0 when unset, `None` when malformed.
+fn scaled_up(value: &Value, total: i64) -> Option<i64> {
+    if value.is_null() {
+        return Some(0);
     }
+    let v: IntOrString = serde_json::from_value(value.clone()).ok()?;
+    scaled_value(&v, i32::try_from(total).ok()?, true).ok().map(i64::from)
 }
 
 /// `SurgeCount` and `UnavailableCount` for `desired` nodes: 0 unless rolling.
