@@ -227,4 +227,28 @@ fn lab_13_statefulsets() {
     let ds = server.kubectl_ok(&["get", "daemonset", "agent", "--no-headers"]);
     let cols: Vec<&str> = ds.split_whitespace().collect();
     assert_eq!(&cols[1..6], ["1", "1", "1", "1", "1"], "{ds}");
+
+    // A new template replaces the daemon pod; the history has both revisions.
+    let old_agent = agents[0]["metadata"]["name"].clone();
+    server.kubectl_ok(&["set", "env", "daemonset/agent", "ROLE=agent"]);
+    let out = server.kubectl_ok(&["rollout", "status", "daemonset/agent", "--timeout=120s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let agents = json(&server, &["get", "pods", "-l", "app=agent"]);
+    let agents: Vec<Value> = agents["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .cloned()
+        .collect();
+    assert_eq!(agents.len(), 1);
+    assert_ne!(agents[0]["metadata"]["name"], old_agent);
+    assert_eq!(agents[0]["spec"]["containers"][0]["env"][0]["value"], "agent");
+    let history = server.kubectl_ok(&["rollout", "history", "daemonset/agent"]);
+    let revisions: Vec<&str> = history
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| c.parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(revisions, ["1", "2"], "{history}");
 }
