@@ -46,6 +46,56 @@ pub fn ensure_python() -> Result<PathBuf> {
     ensure("python-3.11-slim", build_python)
 }
 
+/// A second tag of the Python image (same content), for rolling updates.
+pub const PYTHON_SECOND_TAG: &str = "python:3.11-slim-bookworm";
+
+/// The Python image tagged [`PYTHON_SECOND_TAG`] (built on first use).
+pub fn ensure_python_second_tag() -> Result<PathBuf> {
+    ensure("python-3.11-slim-bookworm", |out| {
+        retag(&ensure_python()?, out, PYTHON_SECOND_TAG)
+    })
+}
+
+/// Copies a `docker save` archive of one image, naming it `repo_tag` instead
+/// (`manifest.json` and `repositories` rewritten, layers and config as they are).
+fn retag(src: &Path, out: &Path, repo_tag: &str) -> Result<()> {
+    let (repo, tag) = repo_tag.rsplit_once(':').unwrap_or((repo_tag, "latest"));
+    let mut archive = tar::Archive::new(File::open(src).with_context(|| format!("cannot open {}", src.display()))?);
+    let f = File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut b = tar::Builder::new(std::io::BufWriter::new(f));
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data)?;
+        match path.as_str() {
+            "manifest.json" => {
+                let mut m: serde_json::Value = serde_json::from_slice(&data)?;
+                m[0]["RepoTags"] = serde_json::json!([repo_tag]);
+                data = serde_json::to_vec(&m)?;
+            }
+            "repositories" => {
+                let r: serde_json::Value = serde_json::from_slice(&data)?;
+                let id = r
+                    .as_object()
+                    .and_then(|o| o.values().next())
+                    .and_then(|tags| tags.as_object())
+                    .and_then(|tags| tags.values().next())
+                    .cloned()
+                    .unwrap_or_default();
+                data = serde_json::to_vec(&serde_json::json!({ repo: { tag: id } }))?;
+            }
+            _ => {}
+        }
+        let mut h = entry.header().clone();
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, &path, data.as_slice())?;
+    }
+    b.into_inner()?.flush()?;
+    Ok(())
+}
+
 /// Imports archives into the k1s whose data dir is `data_dir` with `k1s image import`
 /// (through its containerd socket `<data-dir>/containerd/containerd.sock`).
 pub fn import_into(data_dir: &Path, archives: &[PathBuf]) -> Result<String> {

@@ -4,6 +4,7 @@
 
 pub mod controller_ref;
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
@@ -70,6 +71,7 @@ pub const NAMES: &[&str] = &[
     replicaset::NAME,
     deployment::NAME,
     statefulset::NAME,
+    daemonset::NAME,
     endpoints::NAME,
     endpointslice::NAME,
     job::NAME,
@@ -136,6 +138,9 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     start(statefulset::NAME, &|| {
         statefulset::spawn(a.clone(), statefulset::Config::default(), s.clone())
     });
+    start(daemonset::NAME, &|| {
+        daemonset::spawn(a.clone(), daemonset::Config::default(), s.clone())
+    });
     start(endpoints::NAME, &|| {
         endpoints::spawn(a.clone(), endpoints::Config::default(), s.clone())
     });
@@ -177,6 +182,8 @@ mod tests {
             ("apps", "replicasets"),
             ("apps", "controllerrevisions"),
             ("apps", "statefulsets"),
+            ("apps", "daemonsets"),
+            ("", "nodes"),
             ("", "persistentvolumeclaims"),
             ("", "endpoints"),
             ("discovery.k8s.io", "endpointslices"),

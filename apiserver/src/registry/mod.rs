@@ -18,7 +18,7 @@ pub mod warnings;
 mod configmap;
 mod controllerrevision;
 pub mod cronjob;
-mod daemonset;
+pub mod daemonset;
 pub mod default_tolerations;
 mod deployment;
 mod hpa;
