@@ -28,6 +28,7 @@ pub mod scheduler;
 pub mod serviceaccount;
 pub mod slow_start;
 pub mod statefulset;
+pub mod taint_eviction;
 #[cfg(test)]
 mod testing;
 pub mod ttl_after_finished;
@@ -80,6 +81,7 @@ pub const NAMES: &[&str] = &[
     scheduler::NAME,
     node_lifecycle::NAME,
     disruption::NAME,
+    taint_eviction::NAME,
     event_ttl::NAME,
 ];
 
@@ -161,6 +163,7 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     start(disruption::NAME, &|| {
         disruption::spawn(a.clone(), disruption::Config::default(), s.clone())
     });
+    start(taint_eviction::NAME, &|| taint_eviction::spawn(a.clone(), s.clone()));
     start(event_ttl::NAME, &|| {
         event_ttl::spawn(a.clone(), event_ttl::Config::default(), s.clone())
     });
