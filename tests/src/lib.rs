@@ -16,7 +16,7 @@ pub mod registry;
 /// `k1s server --controllers` for tests that write workload statuses and
 /// events by hand: the controllers that would rewrite them stay off.
 pub const NO_WORKLOAD_CONTROLLERS: &str =
-    "--controllers=*,-replicaset-controller,-deployment-controller,-statefulset-controller,-job-controller,-cronjob-controller,-ttl-after-finished-controller";
+    "--controllers=*,-replicaset-controller,-deployment-controller,-statefulset-controller,-daemonset-controller,-job-controller,-cronjob-controller,-ttl-after-finished-controller,-disruption-controller";
 
 /// The `k1s` binary: `$K1S_BIN`, or the one cargo built next to the test binary.
 pub fn k1s_binary() -> PathBuf {

@@ -4,7 +4,9 @@
 
 pub mod controller_ref;
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod endpointutil;
@@ -14,6 +16,7 @@ pub mod garbage_collector;
 pub mod history;
 pub mod job;
 pub mod namespace;
+pub mod node_lifecycle;
 pub mod per_namespace;
 pub mod pod_control;
 pub mod pod_owner;
@@ -25,6 +28,7 @@ pub mod scheduler;
 pub mod serviceaccount;
 pub mod slow_start;
 pub mod statefulset;
+pub mod taint_eviction;
 #[cfg(test)]
 mod testing;
 pub mod ttl_after_finished;
@@ -68,12 +72,16 @@ pub const NAMES: &[&str] = &[
     replicaset::NAME,
     deployment::NAME,
     statefulset::NAME,
+    daemonset::NAME,
     endpoints::NAME,
     endpointslice::NAME,
     job::NAME,
     ttl_after_finished::NAME,
     cronjob::NAME,
     scheduler::NAME,
+    node_lifecycle::NAME,
+    disruption::NAME,
+    taint_eviction::NAME,
     event_ttl::NAME,
 ];
 
@@ -132,6 +140,9 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     start(statefulset::NAME, &|| {
         statefulset::spawn(a.clone(), statefulset::Config::default(), s.clone())
     });
+    start(daemonset::NAME, &|| {
+        daemonset::spawn(a.clone(), daemonset::Config::default(), s.clone())
+    });
     start(endpoints::NAME, &|| {
         endpoints::spawn(a.clone(), endpoints::Config::default(), s.clone())
     });
@@ -146,6 +157,13 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     start(scheduler::NAME, &|| {
         scheduler::spawn(a.clone(), scheduler::Config::default(), s.clone())
     });
+    start(node_lifecycle::NAME, &|| {
+        node_lifecycle::spawn(a.clone(), node_lifecycle::Config::default(), s.clone())
+    });
+    start(disruption::NAME, &|| {
+        disruption::spawn(a.clone(), disruption::Config::default(), s.clone())
+    });
+    start(taint_eviction::NAME, &|| taint_eviction::spawn(a.clone(), s.clone()));
     start(event_ttl::NAME, &|| {
         event_ttl::spawn(a.clone(), event_ttl::Config::default(), s.clone())
     });
@@ -167,6 +185,8 @@ mod tests {
             ("apps", "replicasets"),
             ("apps", "controllerrevisions"),
             ("apps", "statefulsets"),
+            ("apps", "daemonsets"),
+            ("", "nodes"),
             ("", "persistentvolumeclaims"),
             ("", "endpoints"),
             ("discovery.k8s.io", "endpointslices"),

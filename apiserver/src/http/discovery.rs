@@ -150,6 +150,13 @@ fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
         };
         out.push(core("attach", "PodAttachOptions", &["create", "get"][..]));
         out.push(core("binding", "Binding", &["create"][..]));
+        out.push(Subresource {
+            name: "eviction",
+            group: "policy",
+            version: "v1",
+            kind: "Eviction",
+            verbs: &["create"],
+        });
         out.push(core("exec", "PodExecOptions", &["create", "get"][..]));
         out.push(core("log", "Pod", &["get"][..]));
         out.push(core("portforward", "PodPortForwardOptions", &["create", "get"][..]));

@@ -613,7 +613,7 @@ pub fn group_version(defs: &Definitions, group: &str, version: &str) -> Vec<Path
             kind,
             scale: defs.scale(),
             binding,
-            eviction: None,
+            eviction: defs.kind("policy", "v1", "Eviction"),
             gv: gv.clone(),
             tag: tag.clone(),
         };
@@ -714,6 +714,9 @@ mod tests {
             binding.body,
             Some(RequestBody::Object("io.k8s.api.core.v1.Binding".into()))
         );
+        let eviction = &find("/api/v1/namespaces/{namespace}/pods/{name}/eviction").operations[0];
+        assert_eq!(eviction.id, "createCoreV1NamespacedPodEviction");
+        assert_eq!(eviction.gvk, Some(("policy", "v1", "Eviction")));
         let apps = group_version(&defs, "apps", "v1");
         let scale = apps
             .iter()

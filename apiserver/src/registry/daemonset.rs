@@ -16,6 +16,23 @@ use super::Strategy;
 /// The DaemonSet strategy.
 pub struct DaemonSetStrategy;
 
+/// The annotation apps/v1 carries the internal `spec.templateGeneration` in.
+pub const TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+
+/// The template generation (`GetTemplateGeneration`), if the annotation parses.
+pub fn template_generation(ds: &Value) -> Option<i64> {
+    ds["metadata"]["annotations"][TEMPLATE_GENERATION]
+        .as_str()
+        .and_then(|g| g.parse().ok())
+}
+
+fn set_template_generation(ds: &mut Value, generation: i64) {
+    use k1s_proto::meta::ObjectMeta;
+    let mut annotations = ds.annotations().cloned().unwrap_or_default();
+    annotations.insert(TEMPLATE_GENERATION.into(), Value::from(generation.to_string()));
+    ds.set_meta("annotations", Value::Object(annotations));
+}
+
 impl Strategy for DaemonSetStrategy {
     fn default(&self, obj: &mut Value) {
         with_typed::<DaemonSet>(obj, |ds| {
@@ -36,6 +53,15 @@ impl Strategy for DaemonSetStrategy {
 
     fn prepare_for_create(&self, obj: &mut Value) {
         super::util::clear_status(obj);
+        let given = template_generation(obj).filter(|g| *g >= 1);
+        set_template_generation(obj, given.unwrap_or(1));
+    }
+
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        // Clients cannot set it: a changed template bumps it.
+        let old_generation = template_generation(old).unwrap_or(1);
+        let bump = i64::from(new["spec"]["template"] != old["spec"]["template"]);
+        set_template_generation(new, old_generation + bump);
     }
 
     fn validate_create(&self, obj: &Value) -> Vec<FieldError> {
@@ -120,5 +146,30 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert_eq!(errs, vec!["spec.updateStrategy.type: Unsupported value: \"Sometimes\": supported values: \"OnDelete\", \"RollingUpdate\"".to_string()]);
+    }
+
+    #[test]
+    fn template_generation_counts_template_changes() {
+        let mut ds = json!({"metadata": {"name": "agent", "annotations": {TEMPLATE_GENERATION: "7"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x:1"}]}}}});
+        DaemonSetStrategy.prepare_for_create(&mut ds);
+        assert_eq!(template_generation(&ds), Some(7));
+        let mut fresh = json!({"metadata": {"name": "agent"}, "spec": {}});
+        DaemonSetStrategy.prepare_for_create(&mut fresh);
+        assert_eq!(fresh["metadata"]["annotations"][TEMPLATE_GENERATION], "1");
+
+        let mut same = ds.clone();
+        same["metadata"]["annotations"][TEMPLATE_GENERATION] = json!("99");
+        same["spec"]["minReadySeconds"] = json!(5);
+        DaemonSetStrategy.prepare_for_update(&mut same, &ds);
+        assert_eq!(
+            template_generation(&same),
+            Some(7),
+            "not settable, not bumped without a template change"
+        );
+        let mut changed = ds.clone();
+        changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("x:2");
+        DaemonSetStrategy.prepare_for_update(&mut changed, &ds);
+        assert_eq!(template_generation(&changed), Some(8));
     }
 }

@@ -18,7 +18,7 @@ pub mod warnings;
 mod configmap;
 mod controllerrevision;
 pub mod cronjob;
-mod daemonset;
+pub mod daemonset;
 pub mod default_tolerations;
 mod deployment;
 mod hpa;
@@ -27,6 +27,7 @@ mod misc;
 mod names;
 mod namespace;
 mod networking;
+pub mod pdb;
 mod pod;
 mod pod_defaults;
 mod pod_validation;
@@ -45,6 +46,7 @@ mod workload;
 pub use allocator::Allocators;
 pub use pod::update_pod_condition;
 pub use priorityclass::SYSTEM_PRIORITY_CLASSES;
+pub use workload::scaled_int_or_percent;
 
 /// What the REST layer asks of a kind.
 pub trait Strategy: Send + Sync {

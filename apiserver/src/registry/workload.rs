@@ -108,6 +108,24 @@ pub fn int_or_percent_value(v: &IntOrString) -> Option<i64> {
     }
 }
 
+/// `intstr.GetScaledValueFromIntOrPercent`: an int as is, a percent of
+/// `total` rounded up or down; an error for a string that is not a percent.
+pub fn scaled_int_or_percent(v: &IntOrString, total: i64, round_up: bool) -> Result<i64, String> {
+    match v {
+        IntOrString::Int(i) => Ok((*i).into()),
+        IntOrString::String(s) => {
+            let Some(n) = s.strip_suffix('%') else {
+                return Err("invalid value for IntOrString: invalid type: string is not a percentage".into());
+            };
+            let pct: i64 = n
+                .parse()
+                .map_err(|e| format!("invalid value for IntOrString: invalid value {s:?}: {e}"))?;
+            let scaled = pct as f64 * total as f64 / 100.0;
+            Ok(if round_up { scaled.ceil() } else { scaled.floor() } as i64)
+        }
+    }
+}
+
 /// `ValidatePositiveIntOrPercent`: a non-negative int, or a `[0-9]+%` string.
 pub fn validate_int_or_percent(v: Option<&IntOrString>, path: &str) -> Vec<FieldError> {
     match v {
@@ -208,4 +226,24 @@ pub fn validate_replica_status(status: &serde_json::Value) -> Vec<FieldError> {
         }
     }
     errs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_or_percent_scaling_rounds_as_kubernetes() {
+        let cases = [
+            (IntOrString::Int(3), 10, true, Ok(3)),
+            (IntOrString::String("25%".into()), 10, true, Ok(3)),
+            (IntOrString::String("25%".into()), 10, false, Ok(2)),
+            (IntOrString::String("50%".into()), 3, true, Ok(2)),
+            (IntOrString::String("0%".into()), 7, true, Ok(0)),
+        ];
+        for (v, total, up, want) in cases {
+            assert_eq!(scaled_int_or_percent(&v, total, up), want, "{v:?} of {total}");
+        }
+        assert!(scaled_int_or_percent(&IntOrString::String("3".into()), 10, true).is_err());
+    }
 }

@@ -412,7 +412,9 @@ impl Scheduler {
                 Ok(Action::Done)
             }
             // Bound meanwhile, deleted, or recreated under the same name: the cache will tell.
-            Err(e) if e.is_conflict() || e.is_not_found() => Ok(Action::Done),
+            Err(e) if e.is_not_found() || (e.is_conflict() && e.kind.as_deref() == Some("pods/binding")) => {
+                Ok(Action::Done)
+            }
             Err(e) => Err(e).with_context(|| format!("binding pod {key} to node {node}")),
         }
     }

@@ -13,8 +13,10 @@
 use std::sync::Arc;
 
 use k1s_proto::meta::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
+use super::super::deployment::util::scaled_value;
 use super::super::podutil;
 use super::utils::{
     allows_burst, claims_match_retention, count, end_ordinal, identity_matches, in_ordinal_range, is_created,
@@ -258,15 +260,12 @@ pub fn plan(set: &Value, rev: &Revisions, pods: &[Arc<Value>], claim: ClaimLooku
 /// percentage of the replicas rounded down — at least 1. `None` when unset
 /// (the one-at-a-time update).
 pub fn max_unavailable(value: &Value, replicas: usize) -> Option<usize> {
-    let n = match value {
-        Value::Number(n) => usize::try_from(n.as_i64()?).ok()?,
-        Value::String(s) => {
-            let pct: usize = s.strip_suffix('%')?.parse().ok()?;
-            pct * replicas / 100
-        }
-        _ => return None,
-    };
-    Some(n.max(1))
+    if value.is_null() {
+        return None;
+    }
+    let v: IntOrString = serde_json::from_value(value.clone()).ok()?;
+    let n = scaled_value(&v, i32::try_from(replicas).ok()?, false).ok()?;
+    Some(usize::try_from(n).unwrap_or(0).max(1))
 }
 
 #[cfg(test)]

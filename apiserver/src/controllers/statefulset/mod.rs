@@ -181,10 +181,12 @@ impl Reconciler for StatefulSets {
         if status.differs_from(&set["status"]) {
             let mut updated = (*set).clone();
             updated["status"] = status.to_json(&set["status"]);
-            self.client
-                .update_status(sets(), Some(namespace), &updated)
-                .await
-                .with_context(|| format!("updating the status of StatefulSet {key}"))?;
+            match self.client.update_status(sets(), Some(namespace), &updated).await {
+                Ok(_) => {}
+                // Our cached copy is older than the set: look again once the cache caught up.
+                Err(e) if e.is_conflict() => return Ok(Action::RequeueAfter(Duration::from_millis(100))),
+                Err(e) => return Err(e).with_context(|| format!("updating the status of StatefulSet {key}")),
+            }
         }
         self.truncate_history(&set, &pods, &revisions, &current, &update)
             .await?;

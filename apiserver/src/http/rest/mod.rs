@@ -4,6 +4,7 @@ mod apply;
 pub mod binding;
 mod create;
 mod delete;
+pub mod eviction;
 mod fieldmanager;
 mod fieldvalidation;
 mod kubelet;
@@ -114,6 +115,16 @@ where
                 &binding::create(api, &path, obj, &query).await?,
             ))
         }
+        (&Method::POST, Some(_), Some("eviction")) if is_pods(path.info) => {
+            query.check_write_options("CreateOptions")?;
+            let bytes = body::read_limited(req.into_body()).await?;
+            let media = MediaType::from_content_type(content_type.as_deref())?;
+            let obj = eviction::decode(&bytes, media)?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &eviction::create(api, &path, obj, &query).await?,
+            ))
+        }
         (&Method::PUT, Some(_), None) => {
             query.check_write_options("UpdateOptions")?;
             let obj = read_object(req, content_type.as_deref(), path.info, &query).await?;
@@ -174,7 +185,7 @@ fn known_subresource(info: &ResourceInfo, sub: &str) -> bool {
         "scale" => info.has_scale,
         "finalize" => info.plural == "namespaces",
         "token" => info.plural == "serviceaccounts",
-        "binding" => is_pods(info),
+        "binding" | "eviction" => is_pods(info),
         _ => false,
     }
 }
