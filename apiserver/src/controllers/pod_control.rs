@@ -3,9 +3,10 @@
 //! `FailedCreate` "Error creating: …", `SuccessfulDelete` "Deleted pod: x",
 //! `FailedDelete` "Error deleting: …".
 
-use k1s_proto::meta::ObjectMeta;
+use k1s_proto::meta::{now_rfc3339, ObjectMeta};
+use k1s_proto::patch::PatchType;
 use k1s_proto::ApiError;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::resource;
 use crate::client::Client;
@@ -24,6 +25,35 @@ pub const FAILED_DELETE: &str = "FailedDelete";
 /// Whether the API refused a create because the namespace is being deleted.
 pub fn is_namespace_terminating(e: &ApiError) -> bool {
     e.causes.iter().any(|c| c.reason == NAMESPACE_TERMINATING_CAUSE)
+}
+
+/// Sets one condition of `pod`'s status through a strategic-merge patch of
+/// `pods/status` (Kubernetes' `UpdatePodCondition` + `PatchPodStatus`):
+/// `Ok(false)` when the pod already had it (nothing written), as
+/// [`update_pod_condition`](crate::registry::update_pod_condition) decides.
+pub async fn patch_pod_condition(client: &Client, pod: &Value, condition: Value) -> Result<bool, ApiError> {
+    let type_ = condition["type"].clone();
+    let mut updated = pod.clone();
+    if !crate::registry::update_pod_condition(&mut updated, condition, &now_rfc3339()) {
+        return Ok(false);
+    }
+    let merged = updated["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let patch = json!({"status": {"conditions": [merged]}});
+    client
+        .patch(
+            resource("", "pods"),
+            Some(pod.namespace().unwrap_or("default")),
+            pod.name().unwrap_or(""),
+            Some("status"),
+            PatchType::StrategicMerge,
+            &patch,
+        )
+        .await?;
+    Ok(true)
 }
 
 /// Creates and deletes pods for a parent object, recording events on it.

@@ -10,13 +10,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::Context;
-use k1s_proto::meta::{now_rfc3339, ObjectMeta};
-use k1s_proto::patch::PatchType;
+use k1s_proto::meta::ObjectMeta;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::pod_control::patch_pod_condition;
 use super::resource;
 use super::runtime::{cache_key, Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
 use super::scheduler::filters::tolerates;
@@ -24,7 +24,6 @@ use crate::api::Api;
 use crate::client::Client;
 use crate::events::{EventRecorder, EventSource, NORMAL};
 use crate::registry::pdb::DISRUPTION_TARGET;
-use crate::registry::update_pod_condition;
 
 /// The controller's name (its client identity and event source).
 pub const NAME: &str = "taint-eviction-controller";
@@ -147,32 +146,12 @@ impl TaintEviction {
             format!("Marking for deletion Pod {key}"),
         );
         let (ns, name) = (pod.namespace().unwrap_or("default"), pod.name().unwrap_or(""));
-        let mut marked = pod.clone();
         let condition = json!({"type": DISRUPTION_TARGET, "status": "True", "reason": "DeletionByTaintManager",
             "message": "Taint manager: deleting due to NoExecute taint"});
-        if update_pod_condition(&mut marked, condition, &now_rfc3339()) {
-            let cond = marked["status"]["conditions"]
-                .as_array()
-                .and_then(|cs| cs.iter().find(|c| c["type"] == DISRUPTION_TARGET))
-                .cloned()
-                .unwrap_or(Value::Null);
-            let patch = json!({"status": {"conditions": [cond]}});
-            match self
-                .client
-                .patch(
-                    resource("", "pods"),
-                    Some(ns),
-                    name,
-                    Some("status"),
-                    PatchType::StrategicMerge,
-                    &patch,
-                )
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if e.is_not_found() => return Ok(Action::Done),
-                Err(e) => return Err(e).with_context(|| format!("marking pod {key} for deletion")),
-            }
+        match patch_pod_condition(&self.client, pod, condition).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => return Ok(Action::Done),
+            Err(e) => return Err(e).with_context(|| format!("marking pod {key} for deletion")),
         }
         match self
             .client
@@ -225,6 +204,7 @@ impl Reconciler for TaintEviction {
 mod tests {
     use super::*;
     use crate::controllers::testing::{eventually, TestEnv};
+    use k1s_proto::patch::PatchType;
     use k1s_proto::resources::find;
 
     fn node(taints: Value) -> Value {

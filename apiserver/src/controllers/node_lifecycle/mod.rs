@@ -20,18 +20,17 @@ use std::time::Duration;
 use anyhow::Context;
 use jiff::Timestamp;
 use k1s_proto::meta::{format_time, ObjectMeta};
-use k1s_proto::patch::PatchType;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use super::pod_control::patch_pod_condition;
 use super::resource;
 use super::runtime::{Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
 use crate::api::Api;
 use crate::client::Client;
 use crate::events::{EventRecorder, EventSource, NORMAL, WARNING};
-use crate::registry::update_pod_condition;
 use health::{is_silent, observe, ready_status, unknown_conditions, Health};
 
 /// The controller's name (its client identity and event source).
@@ -210,35 +209,20 @@ impl NodeLifecycle {
     /// `MarkPodsNotReady`: each pod on the node gets `Ready=False` and a `NodeNotReady` event.
     async fn mark_pods_not_ready(&self, node: &str) -> anyhow::Result<()> {
         let pods = self.pods.list().into_iter().filter(|p| p["spec"]["nodeName"] == node);
-        let now = k1s_proto::meta::now_rfc3339();
         for pod in pods {
             let Some(ready) = health::condition(&pod, "Ready").cloned() else {
                 continue;
             };
             let mut not_ready = ready;
             not_ready["status"] = json!("False");
-            let mut updated = (*pod).clone();
-            if !update_pod_condition(&mut updated, not_ready, &now) {
-                continue;
-            }
-            let cond = health::condition(&updated, "Ready").cloned().unwrap_or(Value::Null);
-            let (ns, name) = (pod.namespace().unwrap_or("default"), pod.name().unwrap_or(""));
-            let patch = json!({"status": {"conditions": [cond]}});
-            match self
-                .client
-                .patch(
-                    resource("", "pods"),
-                    Some(ns),
-                    name,
-                    Some("status"),
-                    PatchType::StrategicMerge,
-                    &patch,
-                )
-                .await
-            {
-                Ok(_) => self.events.event(&pod, WARNING, "NodeNotReady", "Node is not ready"),
+            match patch_pod_condition(&self.client, &pod, not_ready).await {
+                Ok(true) => self.events.event(&pod, WARNING, "NodeNotReady", "Node is not ready"),
+                Ok(false) => {}
                 Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e).with_context(|| format!("marking pod {ns}/{name} not ready")),
+                Err(e) => {
+                    let (ns, name) = (pod.namespace().unwrap_or("default"), pod.name().unwrap_or(""));
+                    return Err(e).with_context(|| format!("marking pod {ns}/{name} not ready"));
+                }
             }
         }
         Ok(())

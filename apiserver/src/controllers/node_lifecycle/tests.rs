@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::controllers::testing::{eventually, TestEnv};
+use k1s_proto::patch::PatchType;
 use k1s_proto::resources::find;
 
 fn fast() -> Config {

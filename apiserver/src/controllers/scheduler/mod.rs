@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::Context;
-use k1s_proto::meta::{now_rfc3339, ObjectMeta};
+use k1s_proto::meta::ObjectMeta;
 use k1s_proto::patch::PatchType;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -30,12 +30,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::debug;
 
+use super::pod_control::patch_pod_condition;
 use super::resource;
 use super::runtime::{cache_key, Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
 use crate::api::Api;
 use crate::client::Client;
 use crate::events::{EventRecorder, EventSource, NORMAL, WARNING};
-use crate::registry::update_pod_condition;
 use filters::{run_filters, NodeInfo, Rejection};
 use message::{failure_message, Failure};
 use queueing::{frees_resources, node_name, node_update_matters, pod_update_matters, retry_in, wants_scheduling};
@@ -437,31 +437,10 @@ impl Scheduler {
         }
         let condition =
             json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message});
-        let mut updated = pod.clone();
-        if update_pod_condition(&mut updated, condition, &now_rfc3339()) {
-            let scheduled = updated["status"]["conditions"]
-                .as_array()
-                .and_then(|cs| cs.iter().find(|c| c["type"] == "PodScheduled"))
-                .cloned()
-                .unwrap_or(Value::Null);
-            let patch = json!({"status": {"conditions": [scheduled]}});
-            let (namespace, name) = (pod.namespace().unwrap_or("default"), pod.name().unwrap_or(""));
-            match self
-                .client
-                .patch(
-                    resource("", "pods"),
-                    Some(namespace),
-                    name,
-                    Some("status"),
-                    PatchType::StrategicMerge,
-                    &patch,
-                )
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if e.is_not_found() => return Ok(Action::Done),
-                Err(e) => return Err(e).with_context(|| format!("updating the PodScheduled condition of {key}")),
-            }
+        match patch_pod_condition(&self.client, pod, condition).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => return Ok(Action::Done),
+            Err(e) => return Err(e).with_context(|| format!("updating the PodScheduled condition of {key}")),
         }
         Ok(Action::RequeueAfter(self.config.unschedulable_retry))
     }
