@@ -230,6 +230,23 @@ impl Server {
         }
     }
 
+    /// The network slot n of a server with a node (pod range `10.42.<n>.0/24`):
+    /// derive per-test host ports from it so parallel servers do not clash.
+    pub fn node_slot(&self) -> Option<u8> {
+        self.node.as_ref().map(|n| n.n)
+    }
+
+    /// Stops the server (SIGTERM; pods keep running) and starts it again on the
+    /// same data dir, waiting for its node to be Ready.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop()?;
+        self.launch()?;
+        if self.node.is_some() {
+            self.wait_node_ready(Duration::from_secs(60))?;
+        }
+        Ok(())
+    }
+
     /// The directory container logs are written to (servers with a node).
     pub fn pod_log_dir(&self) -> Option<&Path> {
         self.node.as_ref().map(|n| n.pod_log_dir.as_path())
