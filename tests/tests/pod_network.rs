@@ -58,6 +58,15 @@ fn http_get(host: &str, port: u16) -> Option<String> {
     out.split_once("\r\n\r\n").map(|(_, body)| body.trim().to_string())
 }
 
+/// One HTTP GET from inside a pod (busybox `nc`); the body.
+fn pod_get(server: &Server, pod: &str, ip: &str, port: u16) -> String {
+    let cmd = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {ip} {port}");
+    let out = server.kubectl_ok(&["exec", pod, "--", "sh", "-c", &cmd]);
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.trim().to_string())
+        .unwrap_or(out)
+}
+
 fn pod_ip(server: &Server, name: &str) -> String {
     wait_for(&format!("pod IP of {name}"), Duration::from_secs(30), || {
         let ip = server.kubectl_ok(&["get", "pod", name, "-o", "jsonpath={.status.podIP}"]);
@@ -132,41 +141,51 @@ fn pod_network() {
         assert_eq!(body, "web", "{host}");
     }
     // Pod to pod by pod IP.
-    let got = server.kubectl_ok(&[
-        "exec",
-        "client",
-        "--",
-        "wget",
-        "-qO-",
-        "-T",
-        "5",
-        &format!("http://{web_ip}:8080/"),
-    ]);
-    assert_eq!(got.trim(), "web");
+    assert_eq!(pod_get(&server, "client", &web_ip, 8080), "web");
 
     // A reservation left by a pod that is gone (no sandbox): released at the next start.
     let stale_ip = format!("10.42.{slot}.250");
     let stale = server.data_dir.join("cni/networks/k1s").join(&stale_ip);
     std::fs::write(&stale, "no-such-pod\r\neth0").expect("write a stale reservation");
 
+    // The client's network breaks while the server is down (its veth is gone):
+    // the CHECK on adoption fails and its network is set up again, same address.
+    let client_uid = pod_uid(&server, "client");
+    let cached: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(server.data_dir.join(format!("cni/cache/results/k1s-{client_uid}-eth0")))
+            .expect("cached result"),
+    )
+    .expect("cache JSON");
+    let veth = cached["result"]["interfaces"]
+        .as_array()
+        .expect("interfaces")
+        .iter()
+        .find(|i| i["sandbox"].is_null() && i["name"].as_str().is_some_and(|n| n.starts_with("veth")))
+        .and_then(|i| i["name"].as_str())
+        .expect("host veth")
+        .to_string();
+    server.stop().expect("stop");
+    let out = Command::new("ip").args(["link", "del", &veth]).output().expect("ip");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
     // Restart: the running pods keep their addresses and the hostPort keeps answering.
-    server.restart().expect("restart");
+    server.launch().expect("start again");
+    server.wait_node_ready(Duration::from_secs(60)).expect("node Ready");
     server.wait_pod("default", "web", "1/1", "Running", Duration::from_secs(30));
     assert_eq!(pod_ip(&server, "web"), web_ip);
     assert_eq!(pod_ip(&server, "client"), client_ip);
     assert!(!stale.exists(), "the stale reservation of {stale_ip} was not released");
     assert_eq!(http_get("127.0.0.1", host_port).as_deref(), Some("web"));
-    let got = server.kubectl_ok(&[
-        "exec",
-        "client",
-        "--",
-        "wget",
-        "-qO-",
-        "-T",
-        "5",
-        &format!("http://{web_ip}:8080/"),
-    ]);
-    assert_eq!(got.trim(), "web");
+    wait_for("the client's network set up again", Duration::from_secs(30), || {
+        let cmd = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {web_ip} 8080");
+        let out = server.kubectl(&["exec", "client", "--", "sh", "-c", &cmd]);
+        String::from_utf8_lossy(&out.stdout).ends_with("web\n").then_some(())
+    });
+    assert_eq!(pod_ip(&server, "client"), client_ip);
+    assert!(
+        server.log().contains("setting the pod network up again"),
+        "no CHECK failure logged"
+    );
 
     // A new pod never gets a live address.
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(&sleeper("third")));

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use serde_json::Value;
+use tracing::debug;
 
 use super::cache::{Cache, CacheEntry};
 use super::conf::ConfList;
@@ -48,7 +49,14 @@ impl Cni {
             .with_context(|| format!("no cached result for network {} of {}", list.name, rt.container_id))?;
         for i in 0..list.plugins.len() {
             let conf = list.plugin_config(i, Some(&cached.result), &rt.capability_args);
-            exec_plugin(&self.bin_dir, "CHECK", &conf, rt).await?;
+            if let Err(e) = exec_plugin(&self.bin_dir, "CHECK", &conf, rt).await {
+                let plugin = list.plugin_type(i).unwrap_or("");
+                if known_false_check_failure(plugin, &format!("{e:#}"), &cached.result) {
+                    debug!(plugin, "ignoring a known false CHECK failure: {e:#}");
+                    continue;
+                }
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -64,6 +72,17 @@ impl Cni {
         }
         self.cache.remove(&list.name, &rt.container_id, &rt.ifname)
     }
+}
+
+/// A CHECK failure that says nothing about the attachment: portmap before
+/// v1.2 checks its IPv4 DNAT chain in ip6tables too, and so fails for every pod
+/// without an IPv6 address (containernetworking/plugins#819).
+pub fn known_false_check_failure(plugin: &str, error: &str, result: &Value) -> bool {
+    let has_v6 = result["ips"].as_array().is_some_and(|ips| {
+        ips.iter()
+            .any(|ip| ip["address"].as_str().is_some_and(|a| a.contains(':')))
+    });
+    plugin == "portmap" && error.contains("could not check ipv6 dnat") && !has_v6
 }
 
 #[cfg(test)]
@@ -100,6 +119,30 @@ mod tests {
                 (cmd, name, serde_json::from_str(it.next().unwrap()).unwrap())
             })
             .collect()
+    }
+
+    #[test]
+    fn portmap_ipv6_check_bug() {
+        let v4 = json!({"ips": [{"address": "10.42.0.5/24"}]});
+        let dual = json!({"ips": [{"address": "10.42.0.5/24"}, {"address": "fd00::5/64"}]});
+        let msg = "plugin type=\"portmap\" failed (CHECK): could not check ipv6 dnat: chain CNI-DN-x not found";
+        for (plugin, error, result, known) in [
+            ("portmap", msg, &v4, true),
+            ("portmap", msg, &dual, false),
+            (
+                "portmap",
+                "could not check ipv4 dnat: chain CNI-DN-x not found",
+                &v4,
+                false,
+            ),
+            ("bridge", msg, &v4, false),
+        ] {
+            assert_eq!(
+                known_false_check_failure(plugin, error, result),
+                known,
+                "{plugin} {error} {result}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! traffic through iptables (br_netfilter), and the pod bridge with its gateway
 //! address, so services on the gateway (cluster DNS) can bind before the first pod.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -64,17 +65,35 @@ async fn ip(args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Creates the pod bridge if missing, gives it the gateway address of the pod
-/// CIDR (`10.42.0.1/24`, what the bridge plugin with `isGateway` would set) and brings it up.
+/// The bridge's fixed MAC, derived from its address (`0a:58` + the IPv4 octets,
+/// the CNI convention). A bridge without a set MAC takes its lowest port's, which
+/// changes as pods come and go and fails the bridge plugin's CHECK.
+pub fn bridge_mac(gw: Ipv4Addr) -> String {
+    let o = gw.octets();
+    format!("0a:58:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+}
+
+/// Creates the pod bridge if missing (with a fixed MAC), gives it the gateway
+/// address of the pod CIDR (`10.42.0.1/24`, what the bridge plugin with
+/// `isGateway` would set) and brings it up.
 pub async fn ensure_bridge(bridge: &str, pod_cidr: &str) -> anyhow::Result<()> {
     let gw = gateway(pod_cidr).with_context(|| format!("invalid pod CIDR {pod_cidr}"))?;
     let bits = prefix_len(pod_cidr).with_context(|| format!("invalid pod CIDR {pod_cidr}"))?;
+    let mac = bridge_mac(gw);
     let link = Path::new("/sys/class/net").join(bridge);
     if !link.exists() {
-        ip(&["link", "add", "name", bridge, "type", "bridge"]).await?;
+        ip(&["link", "add", "name", bridge, "address", &mac, "type", "bridge"]).await?;
         info!(bridge, "pod bridge created");
     } else if !link.join("bridge").is_dir() {
         anyhow::bail!("{bridge} exists and is not a bridge");
+    } else {
+        let assigned = std::fs::read_to_string(link.join("addr_assign_type")).unwrap_or_default();
+        let ports = std::fs::read_dir(link.join("brif")).map(|d| d.count()).unwrap_or(0);
+        // Only a bridge with no pods on it: changing the gateway MAC under them would
+        // leave stale neighbour entries in their namespaces.
+        if assigned.trim() != "3" && ports == 0 {
+            ip(&["link", "set", "dev", bridge, "address", &mac]).await?;
+        }
     }
     let addr = format!("{gw}/{bits}");
     let current = ip(&["-4", "-o", "addr", "show", "dev", bridge]).await?;
@@ -109,5 +128,11 @@ mod tests {
             sysctl_path("net.bridge.bridge-nf-call-iptables"),
             Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables")
         );
+    }
+
+    #[test]
+    fn bridge_macs() {
+        assert_eq!(bridge_mac(Ipv4Addr::new(10, 42, 0, 1)), "0a:58:0a:2a:00:01");
+        assert_eq!(bridge_mac(Ipv4Addr::new(10, 42, 250, 1)), "0a:58:0a:2a:fa:01");
     }
 }
