@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use k1s_proto::meta::{parse_resource_version, parse_time, ObjectMeta};
+use k1s_proto::meta::{parse_time, ObjectMeta};
 use k1s_proto::selector::LabelSelector;
 use serde_json::Value;
 
