@@ -382,7 +382,7 @@ mod tests {
         let start: chrono::DateTime<chrono::Utc> = "2024-01-01T00:00:00Z".parse().unwrap();
         let mut times: Vec<_> = c.iter().flat_map(|s| s.after(&start).take(3)).collect();
         times.sort();
-        let days: Vec<u32> = times.iter().take(3).map(|t| chrono::Datelike::day(t)).collect();
+        let days: Vec<u32> = times.iter().take(3).map(chrono::Datelike::day).collect();
         assert_eq!(days, vec![5, 12, 15]);
         // A star (even with a step of 1) in either field keeps the two ANDed.
         for one in ["0 0 15 * *", "0 0 * * 5", "0 0 15 * */1", "0 0 ? * 5"] {
