@@ -154,6 +154,10 @@ struct NodeArgs {
     /// The cgroup pods are created under.
     #[arg(long, default_value = "/k1s", hide = true)]
     cgroup_root: String,
+    /// The resolver file whose nameservers the cluster DNS forwards to and whose
+    /// search domains pods inherit (as the kubelet's flag).
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    resolv_conf: PathBuf,
 }
 
 impl NodeArgs {
@@ -194,6 +198,7 @@ impl NodeArgs {
             insecure_registries: self.insecure_registries.clone(),
             k1s_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/local/bin/k1s")),
             cgroup_root: self.cgroup_root.clone(),
+            resolv_conf: self.resolv_conf.clone(),
         })
     }
 }

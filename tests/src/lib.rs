@@ -49,6 +49,7 @@ struct NodeSlot {
     _lock: nix::fcntl::Flock<std::fs::File>,
     kubelet_port: u16,
     pod_log_dir: PathBuf,
+    resolv_conf: PathBuf,
 }
 
 impl NodeSlot {
@@ -62,7 +63,12 @@ impl NodeSlot {
                 .write(true)
                 .open(locks.join(format!("{n}.lock")))?;
             if let Ok(lock) = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                // The cluster DNS forwards only to a loopback address of this slot
+                // (a test may run its own upstream there), never to the host's resolvers.
+                let resolv_conf = dir.join("resolv.conf");
+                std::fs::write(&resolv_conf, format!("nameserver {}\n", upstream_dns_ip(n)))?;
                 return Ok(NodeSlot {
+                    resolv_conf,
                     n,
                     _lock: lock,
                     kubelet_port: free_port(),
@@ -83,8 +89,15 @@ impl NodeSlot {
             format!("10.42.{}.0/24", self.n),
             "--cni-bridge".into(),
             format!("k1se{}", self.n),
+            "--resolv-conf".into(),
+            self.resolv_conf.display().to_string(),
         ]
     }
+}
+
+/// The upstream resolver address of slot `n`'s cluster DNS: `127.0.<n>.53`.
+fn upstream_dns_ip(n: u8) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(127, 0, n, 53)
 }
 
 /// A running `k1s server` (killed on drop).
@@ -228,6 +241,17 @@ impl Server {
             Some(slot) => slot.args(),
             None => vec!["--disable-agent".into()],
         }
+    }
+
+    /// The loopback address (port 53) the cluster DNS of a server with a node
+    /// forwards outside names to; nothing answers there unless the test runs a resolver.
+    pub fn upstream_dns(&self) -> Option<std::net::Ipv4Addr> {
+        self.node.as_ref().map(|n| upstream_dns_ip(n.n))
+    }
+
+    /// The pod gateway address of a server with a node, where its cluster DNS listens.
+    pub fn pod_gateway(&self) -> Option<std::net::Ipv4Addr> {
+        self.node.as_ref().map(|n| std::net::Ipv4Addr::new(10, 42, n.n, 1))
     }
 
     /// The directory container logs are written to (servers with a node).
