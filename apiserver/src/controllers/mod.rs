@@ -28,10 +28,12 @@ pub mod scheduler;
 pub mod serviceaccount;
 pub mod slow_start;
 pub mod statefulset;
+pub mod status_pacer;
 pub mod taint_eviction;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod ttl_after_finished;
+pub mod written_versions;
 
 use std::sync::Arc;
 

@@ -10,7 +10,7 @@ pub mod rank;
 pub mod status;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use k1s_proto::meta::ObjectMeta;
@@ -22,11 +22,13 @@ use tokio::task::JoinHandle;
 use tracing::debug;
 
 use super::controller_ref::{self, controller_of, controller_uid};
-use super::endpointutil::WrittenVersions;
 use super::expectations::Expectations;
 use super::pod_control::{is_namespace_terminating, PodControl};
-use super::runtime::{cache_key, Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
+use super::pod_owner::{self, key_of};
+use super::runtime::{Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
 use super::slow_start::{slow_start_batch, INITIAL_BATCH_SIZE};
+use super::status_pacer::StatusPacer;
+use super::written_versions::WrittenVersions;
 use super::{podutil, resource};
 use crate::api::Api;
 use crate::client::Client;
@@ -73,7 +75,8 @@ pub fn start(
     let expectations = Arc::new(Expectations::default());
 
     let written = Arc::new(WrittenVersions::default());
-    let (q, exp, w) = (queue.clone(), expectations.clone(), written.clone());
+    let pacer = Arc::new(StatusPacer::default());
+    let (q, exp, w, p) = (queue.clone(), expectations.clone(), written.clone(), pacer.clone());
     let rs_informer =
         Informer::new(client.clone(), resource("apps", "replicasets")).on_change(move |change| match change {
             Change::Applied { new, .. } => {
@@ -83,6 +86,7 @@ pub fn start(
                 let key = key_of(rs);
                 exp.delete(&key);
                 w.forget(&key);
+                p.forget(&key);
                 q.add(key);
             }
         });
@@ -101,6 +105,7 @@ pub fn start(
         pods,
         expectations,
         written,
+        pacer,
     });
     let controller = Controller::new(NAME, reconciler, queue)
         .informers(vec![rs_informer, pod_informer])
@@ -109,35 +114,6 @@ pub fn start(
             replicasets.list().iter().map(|rs| key_of(rs)).collect()
         });
     tokio::spawn(controller.run(shutdown))
-}
-
-/// The queue key of an object: `namespace/name`.
-fn key_of(obj: &Value) -> String {
-    cache_key(obj.namespace(), obj.name().unwrap_or(""))
-}
-
-/// The ReplicaSet `pod`'s controller reference points at, if it is in the cache
-/// (same kind, name and uid).
-fn resolve_controller(replicasets: &Cache, namespace: Option<&str>, reference: &Value) -> Option<Arc<Value>> {
-    if reference["kind"] != "ReplicaSet" {
-        return None;
-    }
-    let rs = replicasets.get(namespace, reference["name"].as_str()?)?;
-    (rs.uid() == reference["uid"].as_str()).then_some(rs)
-}
-
-/// The ReplicaSets of the pod's namespace whose selector matches it.
-fn matching_replicasets(replicasets: &Cache, pod: &Value) -> Vec<Arc<Value>> {
-    let Some(ns) = pod.namespace() else {
-        return Vec::new();
-    };
-    replicasets
-        .list_in(ns)
-        .into_iter()
-        .filter(|rs| {
-            LabelSelector::from_json(&rs["spec"]["selector"]).is_ok_and(|s| !s.is_empty() && s.matches(pod.labels()))
-        })
-        .collect()
 }
 
 /// What pod changes mean for which ReplicaSets (Kubernetes' add/update/deletePod).
@@ -163,7 +139,7 @@ impl PodHandlers {
             return;
         }
         if let Some(reference) = controller_of(pod) {
-            if let Some(rs) = resolve_controller(&self.replicasets, pod.namespace(), &reference) {
+            if let Some(rs) = pod_owner::resolve(&self.replicasets, "ReplicaSet", pod.namespace(), &reference) {
                 let key = key_of(&rs);
                 self.expectations.creation_observed(&key);
                 self.queue.add(key);
@@ -171,7 +147,7 @@ impl PodHandlers {
             return;
         }
         // An orphan: whoever matches may adopt it.
-        for rs in matching_replicasets(&self.replicasets, pod) {
+        for rs in pod_owner::matching(&self.replicasets, pod) {
             self.queue.add(key_of(&rs));
         }
     }
@@ -192,12 +168,14 @@ impl PodHandlers {
         let (cur_ref, old_ref) = (controller_of(new), controller_of(old));
         let ref_changed = cur_ref != old_ref;
         if ref_changed {
-            if let Some(rs) = old_ref.and_then(|r| resolve_controller(&self.replicasets, old.namespace(), &r)) {
+            if let Some(rs) =
+                old_ref.and_then(|r| pod_owner::resolve(&self.replicasets, "ReplicaSet", old.namespace(), &r))
+            {
                 self.queue.add(key_of(&rs));
             }
         }
         if let Some(reference) = cur_ref {
-            if let Some(rs) = resolve_controller(&self.replicasets, new.namespace(), &reference) {
+            if let Some(rs) = pod_owner::resolve(&self.replicasets, "ReplicaSet", new.namespace(), &reference) {
                 let key = key_of(&rs);
                 let min_ready = status::min_ready_seconds(&rs);
                 if min_ready > 0 && !podutil::is_ready(old) && podutil::is_ready(new) {
@@ -210,7 +188,7 @@ impl PodHandlers {
             return;
         }
         if labels_changed || ref_changed {
-            for rs in matching_replicasets(&self.replicasets, new) {
+            for rs in pod_owner::matching(&self.replicasets, new) {
                 self.queue.add(key_of(&rs));
             }
         }
@@ -220,7 +198,7 @@ impl PodHandlers {
         let Some(reference) = controller_of(pod) else {
             return;
         };
-        if let Some(rs) = resolve_controller(&self.replicasets, pod.namespace(), &reference) {
+        if let Some(rs) = pod_owner::resolve(&self.replicasets, "ReplicaSet", pod.namespace(), &reference) {
             let key = key_of(&rs);
             self.expectations.deletion_observed(&key, &key_of(pod));
             self.queue.add(key);
@@ -237,6 +215,8 @@ struct ReplicaSets {
     /// The resourceVersion of each status this controller wrote: a cache still
     /// older than that waits for its event instead of writing from a stale copy.
     written: Arc<WrittenVersions>,
+    /// Holds back status writes while the counts change quickly (a rollout).
+    pacer: Arc<StatusPacer>,
 }
 
 impl Reconciler for ReplicaSets {
@@ -277,6 +257,15 @@ impl Reconciler for ReplicaSets {
         };
         let now = jiff::Timestamp::now();
         let new_status = status::calculate(&rs, &pods, manage_error.as_ref().map(|e| e.message.as_str()), now);
+        if status::needs_write(&rs, &new_status) {
+            if let Some(wait) = self.pacer.wait(key, Instant::now()) {
+                // Written once the interval has passed, from the world as it is then.
+                if let Some(e) = manage_error {
+                    return Err(anyhow::Error::new(e).context(format!("syncing ReplicaSet {key}")));
+                }
+                return Ok(Action::RequeueAfter(wait));
+            }
+        }
         let written = self.update_status(&rs, new_status).await?;
         if let Some(e) = manage_error {
             return Err(anyhow::Error::new(e).context(format!("syncing ReplicaSet {key}")));
@@ -383,6 +372,7 @@ impl ReplicaSets {
             match self.client.update_status(info, obj.namespace(), &obj).await {
                 Ok(written) => {
                     self.written.record(&key_of(rs), Some(&written));
+                    self.pacer.wrote(&key_of(rs), Instant::now());
                     return Ok(status);
                 }
                 Err(e) if e.is_not_found() => return Ok(status),
