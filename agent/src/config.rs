@@ -38,6 +38,10 @@ pub struct AgentConfig {
     pub k1s_binary: PathBuf,
     /// The cgroup (v1 or v2 path) under which pod cgroups are created (`/k1s`).
     pub cgroup_root: String,
+    /// The Service range (`--service-cidr`).
+    pub service_cidr: k1s_proto::cidr::Ipv4Cidr,
+    /// The prefix of the service proxy's iptables chains (`K1S` → `K1S-SERVICES`, `K1S-SVC-…`).
+    pub proxy_chain_prefix: String,
 }
 
 impl AgentConfig {
@@ -71,6 +75,24 @@ pub fn detect_node_ip() -> IpAddr {
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
 }
 
+/// The longest chain-name prefix: `<prefix>-SVC-<16 hash chars>` stays within
+/// iptables' 28 characters.
+pub const MAX_CHAIN_PREFIX_LEN: usize = 7;
+
+/// Checks a `--proxy-chain-prefix`: 1–7 upper-case letters or digits, starting with a letter.
+pub fn check_chain_prefix(prefix: &str) -> anyhow::Result<()> {
+    let ok = !prefix.is_empty()
+        && prefix.len() <= MAX_CHAIN_PREFIX_LEN
+        && prefix.starts_with(|c: char| c.is_ascii_uppercase())
+        && prefix.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if !ok {
+        anyhow::bail!(
+            "chain prefix {prefix:?} must be 1-{MAX_CHAIN_PREFIX_LEN} upper-case letters or digits, starting with a letter"
+        );
+    }
+    Ok(())
+}
+
 /// The first /24 of a cluster CIDR such as `10.42.0.0/16` (this node's pod range).
 pub fn first_pod_subnet(cluster_cidr: &str) -> Option<String> {
     let (addr, bits) = cluster_cidr.split_once('/')?;
@@ -93,6 +115,23 @@ mod tests {
         assert_eq!(first_pod_subnet("10.42.7.0/24").as_deref(), Some("10.42.7.0/24"));
         assert_eq!(first_pod_subnet("10.42.0.0/25"), None);
         assert_eq!(first_pod_subnet("nonsense"), None);
+    }
+
+    #[test]
+    fn chain_prefixes() {
+        for (p, ok) in [
+            ("K1S", true),
+            ("K1S250", true),
+            ("KUBEK1S", true),
+            ("K1S2500", true),
+            ("K1S25000", false),
+            ("", false),
+            ("k1s", false),
+            ("1KS", false),
+            ("K1S-", false),
+        ] {
+            assert_eq!(check_chain_prefix(p).is_ok(), ok, "{p}");
+        }
     }
 
     #[test]

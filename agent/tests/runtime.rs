@@ -226,6 +226,8 @@ fn config(dir: &Path, k1s: PathBuf, tag: u16) -> AgentConfig {
         kubelet_port: 0,
         node_ip: "127.0.0.1".parse().unwrap(),
         pod_log_dir: dir.join("logs"),
+        service_cidr: "10.43.0.0/16".parse().unwrap(),
+        proxy_chain_prefix: "K1S".into(),
         cluster_dns: "10.43.0.10".parse().unwrap(),
         cluster_domain: "cluster.local".into(),
         cluster_cidr: "10.199.0.0/16".into(),

@@ -183,6 +183,8 @@ async fn start() -> Cluster {
         node_name: "node1".into(),
         start_node: None,
         controllers: Default::default(),
+        service_cidr: k1s_apiserver::registry::allocator::default_service_cidr(),
+        advertise_address: None,
     };
     tokio::spawn(async move {
         if let Err(e) = k1s_apiserver::server::run(opts, rx.clone()).await {

@@ -23,6 +23,16 @@ pub struct ApiConfig {
     pub service_account_keys: Option<Arc<crate::sa_token::TokenKeys>>,
     /// The cluster CA certificate (PEM) published in every namespace as `kube-root-ca.crt`.
     pub root_ca_pem: Option<String>,
+    /// The Service range (`--service-cidr`); `None` for the default 10.43.0.0/16.
+    pub service_cidr: Option<k1s_proto::cidr::Ipv4Cidr>,
+}
+
+impl ApiConfig {
+    /// The Service range ClusterIPs come from.
+    pub fn service_cidr(&self) -> k1s_proto::cidr::Ipv4Cidr {
+        self.service_cidr
+            .unwrap_or_else(crate::registry::allocator::default_service_cidr)
+    }
 }
 
 /// The shared state of the API: the store and what the strategies need.
@@ -44,7 +54,7 @@ impl Api {
         let listed = store
             .list(&services.storage_prefix(), &Default::default())
             .map_err(ApiError::internal)?;
-        let allocators = Allocators::rebuild(listed.items.iter());
+        let allocators = Allocators::rebuild(config.service_cidr(), listed.items.iter());
         Ok(Arc::new(Api {
             store,
             allocators,

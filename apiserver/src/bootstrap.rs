@@ -1,6 +1,8 @@
 //! What a fresh cluster has: the four system namespaces, the system
 //! PriorityClasses and the `kubernetes` Service in `default`. Runs on every start; existing objects are kept.
 
+use std::net::Ipv4Addr;
+
 use k1s_proto::resources::find;
 use k1s_proto::ApiError;
 use serde_json::json;
@@ -11,11 +13,9 @@ use crate::registry::SYSTEM_PRIORITY_CLASSES;
 /// The namespaces every cluster has.
 pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
 
-/// The ClusterIP of the `kubernetes` Service.
-pub const KUBERNETES_SERVICE_IP: &str = "10.43.0.1";
-
-/// Creates the built-in objects that are missing.
-pub async fn ensure_builtins(client: &Client, https_port: u16) -> Result<(), ApiError> {
+/// Creates the built-in objects that are missing; the `kubernetes` Service gets
+/// `kubernetes_ip` (the first address of the service range).
+pub async fn ensure_builtins(client: &Client, https_port: u16, kubernetes_ip: Ipv4Addr) -> Result<(), ApiError> {
     let namespaces = find("", "v1", "namespaces").ok_or_else(ApiError::no_route)?;
     for ns in SYSTEM_NAMESPACES {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
@@ -43,8 +43,8 @@ pub async fn ensure_builtins(client: &Client, https_port: u16) -> Result<(), Api
         },
         "spec": {
             "type": "ClusterIP",
-            "clusterIP": KUBERNETES_SERVICE_IP,
-            "clusterIPs": [KUBERNETES_SERVICE_IP],
+            "clusterIP": kubernetes_ip.to_string(),
+            "clusterIPs": [kubernetes_ip.to_string()],
             "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": https_port}],
             "sessionAffinity": "None",
         },

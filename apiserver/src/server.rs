@@ -48,6 +48,11 @@ pub struct ServerOptions {
     pub start_node: Option<NodeStarter>,
     /// Which controllers run (`--controllers`).
     pub controllers: controllers::Selection,
+    /// The Service range (`--service-cidr`).
+    pub service_cidr: k1s_proto::cidr::Ipv4Cidr,
+    /// The address published in the `kubernetes` Service's endpoints (kube-apiserver's
+    /// `--advertise-address`); `None` publishes none.
+    pub advertise_address: Option<IpAddr>,
 }
 
 /// Checks that `dir` exists (creating it) and is writable.
@@ -77,7 +82,9 @@ pub async fn run(mut opts: ServerOptions, shutdown: watch::Receiver<bool>) -> an
     let listener = bind(SocketAddr::new(opts.bind_address, opts.https_port)).await?;
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(opts.https_port);
 
-    let names = tls::SubjectNames::detect();
+    let kubernetes_ip = crate::registry::allocator::kubernetes_service_ip(opts.service_cidr);
+    let mut names = tls::SubjectNames::detect();
+    names.ips.insert(IpAddr::V4(kubernetes_ip));
     let pki = tls::load_or_create(&opts.data_dir.join("tls"), &names)?;
     let tls_config = tls::server_config(&pki)?;
     let token_keys = crate::sa_token::TokenKeys::load_or_create(&opts.data_dir.join("tls"))?;
@@ -92,6 +99,7 @@ pub async fn run(mut opts: ServerOptions, shutdown: watch::Receiver<bool>) -> an
             node_name: opts.node_name.clone(),
             service_account_keys: Some(Arc::new(token_keys)),
             root_ca_pem: Some(pki.ca().cert_pem().to_string()),
+            service_cidr: Some(opts.service_cidr),
         },
     )
     .map_err(|e| anyhow::anyhow!("cannot start the API: {e}"))?;
@@ -100,7 +108,7 @@ pub async fn run(mut opts: ServerOptions, shutdown: watch::Receiver<bool>) -> an
     let _ = api.kubelet_tls.set(kubelet_tls);
 
     let system = Client::for_controller(api.clone(), "k1s-bootstrap");
-    bootstrap::ensure_builtins(&system, port)
+    bootstrap::ensure_builtins(&system, port, kubernetes_ip)
         .await
         .map_err(|e| anyhow::anyhow!("cannot create the built-in objects: {e}"))?;
 

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use k1s_apiserver::server::{self, ServerOptions};
+use k1s_proto::cidr::Ipv4Cidr;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{error, info};
@@ -142,9 +143,12 @@ struct NodeArgs {
     /// Where the CNI plugins are.
     #[arg(long, default_value = "/usr/lib/cni")]
     cni_bin_dir: PathBuf,
-    /// The cluster DNS address written into pods' resolv.conf.
-    #[arg(long, default_value = "10.43.0.10")]
-    cluster_dns: IpAddr,
+    /// The Service range ClusterIPs come from (the `kubernetes` Service gets its first address).
+    #[arg(long, default_value = k1s_apiserver::registry::allocator::DEFAULT_SERVICE_CIDR)]
+    service_cidr: Ipv4Cidr,
+    /// The cluster DNS address written into pods' resolv.conf (default: the tenth address of --service-cidr).
+    #[arg(long)]
+    cluster_dns: Option<IpAddr>,
     /// The cluster domain.
     #[arg(long, default_value = "cluster.local")]
     cluster_domain: String,
@@ -154,12 +158,32 @@ struct NodeArgs {
     /// The cgroup pods are created under.
     #[arg(long, default_value = "/k1s", hide = true)]
     cgroup_root: String,
+    /// The prefix of the service proxy's iptables chains (`K1S-SERVICES`, `K1S-SVC-…`).
+    #[arg(long, default_value = "K1S", hide = true)]
+    proxy_chain_prefix: String,
 }
 
 impl NodeArgs {
     /// This node's name.
     fn name(&self) -> String {
         self.node_name.clone().unwrap_or_else(host_name)
+    }
+
+    /// The cluster DNS address: `--cluster-dns`, else the tenth address of the service range.
+    fn cluster_dns(&self) -> IpAddr {
+        self.cluster_dns
+            .unwrap_or_else(|| IpAddr::V4(k1s_apiserver::registry::allocator::cluster_dns_ip(self.service_cidr)))
+    }
+
+    /// The address the `kubernetes` Service's endpoints name: the bind address when it
+    /// is a specific, non-loopback one, else the node's address (as kube-apiserver
+    /// picks its advertise address).
+    fn advertise_address(&self, bind: IpAddr) -> IpAddr {
+        if bind.is_unspecified() || bind.is_loopback() {
+            self.node_ip.unwrap_or_else(k1s_agent::config::detect_node_ip)
+        } else {
+            bind
+        }
     }
 
     /// The node agent's settings from these flags.
@@ -185,7 +209,7 @@ impl NodeArgs {
             kubelet_port: self.kubelet_port,
             node_ip: self.node_ip.unwrap_or_else(k1s_agent::config::detect_node_ip),
             pod_log_dir: self.pod_log_dir.clone(),
-            cluster_dns: self.cluster_dns,
+            cluster_dns: self.cluster_dns(),
             cluster_domain: self.cluster_domain.clone(),
             cluster_cidr: self.cluster_cidr.clone(),
             pod_cidr,
@@ -194,6 +218,11 @@ impl NodeArgs {
             insecure_registries: self.insecure_registries.clone(),
             k1s_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/local/bin/k1s")),
             cgroup_root: self.cgroup_root.clone(),
+            service_cidr: self.service_cidr,
+            proxy_chain_prefix: {
+                k1s_agent::config::check_chain_prefix(&self.proxy_chain_prefix)?;
+                self.proxy_chain_prefix.clone()
+            },
         })
     }
 }
@@ -255,6 +284,8 @@ async fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         node_name,
         start_node,
         controllers: k1s_apiserver::controllers::Selection::parse(&args.controllers)?,
+        service_cidr: args.node.service_cidr,
+        advertise_address: Some(args.node.advertise_address(args.bind_address)),
     };
     server::run(opts, shutdown).await
 }

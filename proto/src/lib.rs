@@ -12,6 +12,7 @@ pub mod status;
 pub use resources::ResourceInfo;
 pub use status::{ApiError, FieldError};
 pub mod apply;
+pub mod cidr;
 pub mod fields;
 pub mod patch;
 pub mod printers;

@@ -42,8 +42,9 @@ pub fn free_port() -> u16 {
 }
 
 /// The network slot of a test server that runs pods: its own pod range
-/// (`10.42.<n>.0/24`) and bridge (`k1se<n>`), held by a lock file so parallel
-/// test processes never share one.
+/// (`10.42.<n>.0/24`), bridge (`k1se<n>`), service range (`10.43.<n>.0/24`, cluster
+/// DNS at `.10`) and iptables chain prefix (`K1S<n>`), held by a lock file so
+/// parallel test processes never share one.
 struct NodeSlot {
     n: u8,
     _lock: nix::fcntl::Flock<std::fs::File>,
@@ -83,9 +84,20 @@ impl NodeSlot {
             format!("10.42.{}.0/24", self.n),
             "--cni-bridge".into(),
             format!("k1se{}", self.n),
+            "--service-cidr".into(),
+            self.service_cidr(),
+            "--proxy-chain-prefix".into(),
+            format!("K1S{}", self.n),
         ]
     }
+
+    fn service_cidr(&self) -> String {
+        format!("10.43.{}.0/24", self.n)
+    }
 }
+
+/// The service range of servers without a node (k1s's default).
+const DEFAULT_SERVICE_CIDR: &str = "10.43.0.0/16";
 
 /// A running `k1s server` (killed on drop).
 pub struct Server {
@@ -228,6 +240,42 @@ impl Server {
             Some(slot) => slot.args(),
             None => vec!["--disable-agent".into()],
         }
+    }
+
+    /// The service range this server's ClusterIPs come from (`10.43.<n>.0/24` with a node).
+    pub fn service_cidr(&self) -> String {
+        self.node
+            .as_ref()
+            .map(NodeSlot::service_cidr)
+            .unwrap_or_else(|| DEFAULT_SERVICE_CIDR.to_string())
+    }
+
+    /// The `kubernetes` Service's ClusterIP (the first address of the service range).
+    pub fn kubernetes_service_ip(&self) -> String {
+        self.service_ip(1)
+    }
+
+    /// The cluster DNS address pods are given (the tenth address of the service range).
+    pub fn cluster_dns_ip(&self) -> String {
+        self.service_ip(10)
+    }
+
+    /// The address `offset` places into the service range (ranges here start at `.0`).
+    fn service_ip(&self, offset: u8) -> String {
+        let cidr = self.service_cidr();
+        let net = cidr.split('/').next().unwrap_or_default();
+        let head = net.rsplit_once('.').map(|(h, _)| h).unwrap_or_default();
+        format!("{head}.{offset}")
+    }
+
+    /// The prefix of this server's iptables chains (`K1S<n>`; `None` without a node).
+    pub fn chain_prefix(&self) -> Option<String> {
+        self.node.as_ref().map(|n| format!("K1S{}", n.n))
+    }
+
+    /// The node's pod range (`10.42.<n>.0/24`; `None` without a node).
+    pub fn pod_cidr(&self) -> Option<String> {
+        self.node.as_ref().map(|n| format!("10.42.{}.0/24", n.n))
     }
 
     /// The directory container logs are written to (servers with a node).

@@ -17,6 +17,8 @@ fn config(dir: &Path) -> AgentConfig {
         kubelet_port: 10250,
         node_ip: "192.168.1.10".parse().unwrap(),
         pod_log_dir: dir.join("logs"),
+        service_cidr: "10.43.0.0/16".parse().unwrap(),
+        proxy_chain_prefix: "K1S".into(),
         cluster_dns: "10.43.0.10".parse().unwrap(),
         cluster_domain: "cluster.local".into(),
         cluster_cidr: "10.42.0.0/16".into(),

@@ -18,7 +18,7 @@ use tracing::debug;
 
 use super::endpointutil::{
     find_port, is_service_ip_set, pod_ip_for_service, selected_pods, services_to_update, should_pod_be_in_endpoints,
-    should_set_hostname, TriggerTimes, WrittenVersions, HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME,
+    should_set_hostname, TriggerTimes, HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME,
 };
 use super::pod_control::is_namespace_terminating;
 use super::podutil;
@@ -26,6 +26,7 @@ use super::resource;
 use super::runtime::{
     cache_key, wait_shutdown, Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue,
 };
+use super::written_versions::WrittenVersions;
 use crate::api::Api;
 use crate::client::Client;
 use crate::events::{self, EventRecorder, EventSource};

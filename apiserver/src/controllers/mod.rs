@@ -29,10 +29,12 @@ pub mod service_lb;
 pub mod serviceaccount;
 pub mod slow_start;
 pub mod statefulset;
+pub mod status_pacer;
 pub mod taint_eviction;
 #[cfg(test)]
 mod testing;
 pub mod ttl_after_finished;
+pub mod written_versions;
 
 use std::sync::Arc;
 

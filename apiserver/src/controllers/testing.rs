@@ -35,6 +35,7 @@ impl TestEnv {
                 node_name: "test-node".into(),
                 service_account_keys: crate::sa_token::TokenKeys::generate().ok().map(std::sync::Arc::new),
                 root_ca_pem: Some("-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n".into()),
+                service_cidr: None,
             },
         )
         .expect("api");

@@ -1,16 +1,39 @@
-//! Service ClusterIP (10.43.0.0/16) and NodePort (30000–32767) allocation.
+//! Service ClusterIP (`--service-cidr`, 10.43.0.0/16 by default) and NodePort
+//! (30000–32767) allocation.
 //!
 //! Explicit requests are honoured or rejected with Kubernetes' messages;
 //! automatic picks rotate through the range and never hand out the
-//! addresses reserved for explicit use (the `kubernetes` Service's
-//! 10.43.0.1 and cluster DNS's 10.43.0.10).
+//! addresses reserved for explicit use (the `kubernetes` Service's first
+//! address, 10.43.0.1, and cluster DNS's tenth, 10.43.0.10).
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 use std::sync::{Mutex, MutexGuard};
 
+use k1s_proto::cidr::Ipv4Cidr;
 use serde_json::Value;
+
+/// The service range when `--service-cidr` is not given (k3s's default).
+pub const DEFAULT_SERVICE_CIDR: &str = "10.43.0.0/16";
+
+/// [`DEFAULT_SERVICE_CIDR`], parsed.
+pub fn default_service_cidr() -> Ipv4Cidr {
+    Ipv4Cidr::new(Ipv4Addr::new(10, 43, 0, 0), 16).unwrap_or_else(|| unreachable!("/16 is a valid prefix"))
+}
+
+/// The first address of a service range: the `kubernetes` Service's ClusterIP.
+pub fn kubernetes_service_ip(range: Ipv4Cidr) -> Ipv4Addr {
+    range.nth(1).unwrap_or(range.network())
+}
+
+/// The tenth address of a service range: cluster DNS's ClusterIP (`--cluster-dns` default).
+pub fn cluster_dns_ip(range: Ipv4Cidr) -> Ipv4Addr {
+    range.nth(10).unwrap_or(range.network())
+}
+
+/// The node-port range (`--service-node-port-range` of kube-apiserver).
+pub const NODE_PORT_RANGE: RangeInclusive<u16> = 30000..=32767;
 
 /// Why an allocation failed, worded as Kubernetes' allocators word it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,7 +69,7 @@ pub struct Allocators {
 
 impl Default for Allocators {
     fn default() -> Self {
-        Allocators::new(Ipv4Addr::new(10, 43, 0, 0), 16, 30000..=32767)
+        Allocators::new(Ipv4Addr::new(10, 43, 0, 0), 16, NODE_PORT_RANGE)
     }
 }
 
@@ -76,9 +99,14 @@ impl Allocators {
         }
     }
 
-    /// Rebuilds the state from stored Services (their clusterIPs and nodePorts).
-    pub fn rebuild<'a>(services: impl Iterator<Item = &'a Value>) -> Allocators {
-        let alloc = Allocators::default();
+    /// An empty allocator over a service range and the standard node-port range.
+    pub fn for_range(range: Ipv4Cidr) -> Allocators {
+        Allocators::new(range.network(), range.prefix(), NODE_PORT_RANGE)
+    }
+
+    /// Rebuilds the state over `range` from stored Services (their clusterIPs and nodePorts).
+    pub fn rebuild<'a>(range: Ipv4Cidr, services: impl Iterator<Item = &'a Value>) -> Allocators {
+        let alloc = Allocators::for_range(range);
         for svc in services {
             alloc.mark(svc);
         }
@@ -326,11 +354,28 @@ mod tests {
             json!({"spec": {"clusterIP": "10.43.0.7", "type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}}),
             json!({"spec": {"clusterIP": "None"}}),
         ];
-        let a = Allocators::rebuild(svcs.iter());
+        let a = Allocators::rebuild(DEFAULT_SERVICE_CIDR.parse().unwrap(), svcs.iter());
         assert!(a.ip_in_use(Ipv4Addr::new(10, 43, 0, 1)));
         assert!(a.ip_in_use(Ipv4Addr::new(10, 43, 0, 7)));
         assert!(a.port_in_use(30080));
         assert_eq!(a.allocate_port(Some(30080)), Err(AllocError::Allocated("port")));
         assert_eq!(a.cidr(), "10.43.0.0/16");
+    }
+
+    #[test]
+    fn a_small_service_range() {
+        let a = Allocators::for_range("10.43.120.0/24".parse().unwrap());
+        assert_eq!(a.cidr(), "10.43.120.0/24");
+        assert_eq!(a.allocate_ip(None).unwrap(), Ipv4Addr::new(10, 43, 120, 2));
+        assert_eq!(
+            a.allocate_ip(Some(Ipv4Addr::new(10, 43, 120, 10))).unwrap(),
+            Ipv4Addr::new(10, 43, 120, 10)
+        );
+        assert!(a.allocate_ip(Some(Ipv4Addr::new(10, 43, 0, 5))).is_err());
+        assert_eq!(a.port_range(), "30000-32767");
+        let range = "10.43.120.0/24".parse().unwrap();
+        assert_eq!(kubernetes_service_ip(range), Ipv4Addr::new(10, 43, 120, 1));
+        assert_eq!(cluster_dns_ip(range), Ipv4Addr::new(10, 43, 120, 10));
+        assert_eq!(default_service_cidr().to_string(), DEFAULT_SERVICE_CIDR);
     }
 }

@@ -15,11 +15,12 @@ use super::Strategy;
 /// The CronJob strategy.
 pub struct CronJobStrategy;
 
-/// A parsed schedule: a `cron` crate schedule (seconds fixed at 0) or an `@every` interval.
+/// A parsed schedule: `cron` crate schedules (seconds fixed at 0) or an `@every` interval.
 #[derive(Debug, Clone)]
 pub enum Schedule {
-    /// A calendar schedule.
-    Cron(Box<cron::Schedule>),
+    /// A calendar schedule: the times any of these match (one, or two when
+    /// both day fields are restricted: one per day field).
+    Cron(Vec<cron::Schedule>),
     /// `@every <duration>`: a fixed interval in seconds.
     Every(u64),
 }
@@ -30,7 +31,9 @@ pub enum Schedule {
 ///
 /// Days of the week are 0–6 from Sunday as in robfig/cron; the `cron` crate
 /// counts 1–7, so numbers are shifted. When both day fields are restricted
-/// robfig/cron matches either; the `cron` crate matches both (a known gap).
+/// (neither starts with `*` or `?`) robfig/cron, like Vixie cron, matches a
+/// day that either field names, where the `cron` crate needs both: such a
+/// schedule becomes two, one with each day field left open.
 pub fn parse_schedule(schedule: &str) -> Result<(Schedule, Option<String>), String> {
     let mut rest = schedule.trim();
     let mut tz = None;
@@ -64,7 +67,7 @@ pub fn parse_schedule(schedule: &str) -> Result<(Schedule, Option<String>), Stri
             }
         };
         let s = cron::Schedule::from_str(expr).map_err(|e| e.to_string())?;
-        return Ok((Schedule::Cron(Box::new(s)), tz));
+        return Ok((Schedule::Cron(vec![s]), tz));
     }
     let fields: Vec<&str> = rest.split_whitespace().collect();
     if fields.len() != 5 {
@@ -75,9 +78,25 @@ pub fn parse_schedule(schedule: &str) -> Result<(Schedule, Option<String>), Stri
         ));
     }
     let dow = shift_days_of_week(fields[4])?;
-    let expr = format!("0 {} {} {} {} {}", fields[0], fields[1], fields[2], fields[3], dow);
-    let s = cron::Schedule::from_str(&expr).map_err(|e| e.to_string())?;
-    Ok((Schedule::Cron(Box::new(s)), tz))
+    let (minute, hour, dom, month) = (fields[0], fields[1], fields[2], fields[3]);
+    let cron = |dom: &str, dow: &str| {
+        cron::Schedule::from_str(&format!("0 {minute} {hour} {dom} {month} {dow}")).map_err(|e| e.to_string())
+    };
+    let schedules = if is_star(dom) || is_star(fields[4]) {
+        vec![cron(dom, &dow)?]
+    } else {
+        vec![cron(dom, "*")?, cron("*", &dow)?]
+    };
+    Ok((Schedule::Cron(schedules), tz))
+}
+
+/// Whether a day field counts as unrestricted in robfig/cron: an item whose
+/// range is `*` or `?` without a step above 1.
+fn is_star(field: &str) -> bool {
+    field.split(',').any(|item| {
+        let (range, step) = item.split_once('/').unwrap_or((item, "1"));
+        (range == "*" || range == "?") && step.parse::<u32>().is_ok_and(|s| s <= 1)
+    })
 }
 
 /// Shifts numeric day-of-week values from robfig's 0–6 to the `cron` crate's 1–7.
@@ -349,8 +368,34 @@ mod tests {
             panic!()
         };
         let start: chrono::DateTime<chrono::Utc> = "2024-01-01T00:00:01Z".parse().unwrap(); // a Monday
-        let next = c.after(&start).next().unwrap();
+        let next = c[0].after(&start).next().unwrap();
         assert_eq!(next.to_rfc3339(), "2024-01-08T00:00:00+00:00");
+    }
+
+    #[test]
+    fn both_day_fields_restricted_match_either() {
+        // The 15th, or any Friday: after Monday 2024-01-01 come Friday the 5th, Friday the 12th, Monday the 15th.
+        let Schedule::Cron(c) = parse_schedule("0 0 15 * 5").unwrap().0 else {
+            panic!()
+        };
+        assert_eq!(c.len(), 2);
+        let start: chrono::DateTime<chrono::Utc> = "2024-01-01T00:00:00Z".parse().unwrap();
+        let mut times: Vec<_> = c.iter().flat_map(|s| s.after(&start).take(3)).collect();
+        times.sort();
+        let days: Vec<u32> = times.iter().take(3).map(chrono::Datelike::day).collect();
+        assert_eq!(days, vec![5, 12, 15]);
+        // A star (even with a step of 1) in either field keeps the two ANDed.
+        for one in ["0 0 15 * *", "0 0 * * 5", "0 0 15 * */1", "0 0 ? * 5"] {
+            let Schedule::Cron(c) = parse_schedule(one).unwrap().0 else {
+                panic!()
+            };
+            assert_eq!(c.len(), 1, "{one}");
+        }
+        // A stepped star is a restriction (robfig/cron clears the star bit).
+        let Schedule::Cron(c) = parse_schedule("0 0 */2 * 1").unwrap().0 else {
+            panic!()
+        };
+        assert_eq!(c.len(), 2);
     }
 
     #[test]

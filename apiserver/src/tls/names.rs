@@ -14,7 +14,8 @@ const BUILTIN_DNS: [&str; 5] = [
     "kubernetes.default.svc.cluster.local",
 ];
 
-/// The ClusterIP of the `kubernetes` Service: the first address of the service range 10.43.0.0/16.
+/// The ClusterIP of the `kubernetes` Service in the default service range 10.43.0.0/16
+/// (the server adds the one of its `--service-cidr`).
 pub const KUBERNETES_SERVICE_IP: Ipv4Addr = Ipv4Addr::new(10, 43, 0, 1);
 
 /// Host names and addresses the serving certificate must name.

@@ -51,6 +51,8 @@ impl TestServer {
             node_name: "test-node".into(),
             start_node: None,
             controllers,
+            service_cidr: k1s_apiserver::registry::allocator::default_service_cidr(),
+            advertise_address: None,
         };
         let (tx, rx) = watch::channel(false);
         let handle = tokio::spawn(server::run(opts, rx));

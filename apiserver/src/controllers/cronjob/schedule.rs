@@ -45,22 +45,25 @@ impl CronSchedule {
         let whole = Timestamp::from_second(t.as_second()).ok()?;
         match &self.schedule {
             Schedule::Every(secs) => whole.checked_add(SignedDuration::from_secs(*secs as i64)).ok(),
-            Schedule::Cron(cron) => {
-                // The cron crate walks wall-clock times; walk them in the zone's civil time.
-                let civil = whole.to_zoned(self.tz.clone()).datetime();
-                let mut wall = to_chrono(civil)?;
-                for _ in 0..4 {
-                    let next = cron.after(&wall).next()?;
-                    let at = self.tz.to_ambiguous_zoned(from_chrono(&next)?).compatible().ok()?;
-                    if at.timestamp() > t {
-                        return Some(at.timestamp());
-                    }
-                    // A repeated wall-clock hour (DST ending): look further.
-                    wall = next;
-                }
-                None
-            }
+            Schedule::Cron(crons) => crons.iter().filter_map(|c| self.next_of(c, t, whole)).min(),
         }
+    }
+
+    /// The first activation of one `cron` crate schedule after `t`.
+    fn next_of(&self, cron: &cron::Schedule, t: Timestamp, whole: Timestamp) -> Option<Timestamp> {
+        // The cron crate walks wall-clock times; walk them in the zone's civil time.
+        let civil = whole.to_zoned(self.tz.clone()).datetime();
+        let mut wall = to_chrono(civil)?;
+        for _ in 0..4 {
+            let next = cron.after(&wall).next()?;
+            let at = self.tz.to_ambiguous_zoned(from_chrono(&next)?).compatible().ok()?;
+            if at.timestamp() > t {
+                return Some(at.timestamp());
+            }
+            // A repeated wall-clock hour (DST ending): look further.
+            wall = next;
+        }
+        None
     }
 }
 

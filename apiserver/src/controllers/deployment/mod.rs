@@ -20,21 +20,22 @@ pub use rolling::{ideal_rollout, ideal_rollout_steps};
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use k1s_proto::meta::ObjectMeta;
 use k1s_proto::selector::LabelSelector;
 use k1s_proto::ApiError;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet};
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::controller_ref::{self, controller_of};
-use super::endpointutil::WrittenVersions;
 use super::resource;
 use super::runtime::{cache_key, Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
+use super::status_pacer::StatusPacer;
+use super::written_versions::WrittenVersions;
 use crate::api::Api;
 use crate::client::Client;
 use crate::events::{self, EventRecorder, EventSource};
@@ -76,12 +77,14 @@ pub fn start(
 ) -> JoinHandle<()> {
     let queue: WorkQueue<String> = WorkQueue::new(QueueConfig::default());
     let written = Arc::new(WrittenVersions::default());
-    let (q, w) = (queue.clone(), written.clone());
+    let pacer = Arc::new(StatusPacer::default());
+    let (q, w, p) = (queue.clone(), written.clone(), pacer.clone());
     let d_informer = Informer::new(client.clone(), resource("apps", "deployments")).on_change(move |change| {
         let d = match change {
             Change::Applied { new, .. } => new,
             Change::Deleted(d) => {
                 w.forget(&written_key("deployments", d));
+                p.forget(&key_of(d));
                 d
             }
         };
@@ -114,6 +117,7 @@ pub fn start(
         replicasets,
         pods: pod_informer.cache(),
         written,
+        pacer,
     });
     let controller = Controller::new(NAME, reconciler, queue)
         .informers(vec![d_informer, rs_informer, pod_informer])
@@ -236,6 +240,8 @@ struct Deployments {
     /// last wrote: a cache still older waits for its event instead of acting
     /// on a stale copy (and being refused with a conflict).
     written: Arc<WrittenVersions>,
+    /// Holds back status writes that only move the counts while a rollout runs.
+    pacer: Arc<StatusPacer>,
 }
 
 impl Reconciler for Deployments {
@@ -412,6 +418,22 @@ impl<'a> Sync<'a> {
         }
     }
 
+    /// Whether writing `status` over the stored one can wait: it only moves the
+    /// counts (and the progress time) and this Deployment's status was written
+    /// less than the pacing interval ago. Then the sync requeues itself for
+    /// the rest of the interval and writes the status as it stands then.
+    fn status_write_can_wait(&mut self, status: &DeploymentStatus) -> bool {
+        let stored = self.d.status.clone().unwrap_or_default();
+        if !util::counts_only_change(&stored, status) {
+            return false;
+        }
+        let Some(wait) = self.ctl.pacer.wait(&key_of(&self.obj), Instant::now()) else {
+            return false;
+        };
+        self.requeue = Some(self.requeue.map_or(wait, |r| r.min(wait)));
+        true
+    }
+
     /// Writes the working copy's status (and annotations: the revision travels
     /// with the status, as the Deployment status strategy allows).
     async fn update_status(&mut self) -> Result<(), ApiError> {
@@ -424,6 +446,7 @@ impl<'a> Sync<'a> {
         self.ctl
             .written
             .record(&written_key("deployments", &written), Some(&written));
+        self.ctl.pacer.wrote(&key_of(&written), Instant::now());
         self.d = serde_json::from_value(written).map_err(ApiError::internal)?;
         Ok(())
     }

@@ -118,6 +118,9 @@ impl Sync<'_> {
             self.requeue = requeue_after(&self.d, &status, self.now);
             return Ok(());
         }
+        if self.status_write_can_wait(&status) {
+            return Ok(());
+        }
         self.d.status = Some(status);
         self.update_status().await?;
         Ok(())

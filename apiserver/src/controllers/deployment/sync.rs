@@ -524,7 +524,7 @@ impl Sync<'_> {
         let mut all: Vec<&ReplicaSet> = old.iter().collect();
         all.extend(new_rs);
         let status = calculate_status(&all, new_rs, &self.d, self.now);
-        if self.d.status.as_ref() == Some(&status) {
+        if self.d.status.as_ref() == Some(&status) || self.status_write_can_wait(&status) {
             return Ok(());
         }
         self.d.status = Some(status);

@@ -588,6 +588,27 @@ pub fn set_condition(status: &mut DeploymentStatus, mut c: DeploymentCondition) 
     status.conditions.get_or_insert_with(Vec::new).push(c);
 }
 
+/// Whether `new` differs from `old` only in the replica counts and the
+/// conditions' `lastUpdateTime` (progress being reported), not in
+/// `observedGeneration`, a condition's status, reason or message, or the
+/// collision count.
+pub fn counts_only_change(old: &DeploymentStatus, new: &DeploymentStatus) -> bool {
+    let strip = |s: &DeploymentStatus| {
+        let mut conditions = s.conditions.clone().unwrap_or_default();
+        for c in &mut conditions {
+            c.last_update_time = None;
+        }
+        conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+        DeploymentStatus {
+            conditions: Some(conditions),
+            collision_count: s.collision_count,
+            observed_generation: s.observed_generation,
+            ..Default::default()
+        }
+    };
+    strip(old) == strip(new)
+}
+
 /// Removes the condition of a type.
 pub fn remove_condition(status: &mut DeploymentStatus, type_: &str) {
     if let Some(cs) = status.conditions.as_mut() {

@@ -10,7 +10,7 @@ pub mod rank;
 pub mod status;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use k1s_proto::meta::ObjectMeta;
@@ -22,11 +22,12 @@ use tokio::task::JoinHandle;
 use tracing::debug;
 
 use super::controller_ref::{self, controller_of, controller_uid};
-use super::endpointutil::WrittenVersions;
 use super::expectations::Expectations;
 use super::pod_control::{is_namespace_terminating, PodControl};
 use super::runtime::{cache_key, Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
 use super::slow_start::{slow_start_batch, INITIAL_BATCH_SIZE};
+use super::status_pacer::StatusPacer;
+use super::written_versions::WrittenVersions;
 use super::{podutil, resource};
 use crate::api::Api;
 use crate::client::Client;
@@ -73,7 +74,8 @@ pub fn start(
     let expectations = Arc::new(Expectations::default());
 
     let written = Arc::new(WrittenVersions::default());
-    let (q, exp, w) = (queue.clone(), expectations.clone(), written.clone());
+    let pacer = Arc::new(StatusPacer::default());
+    let (q, exp, w, p) = (queue.clone(), expectations.clone(), written.clone(), pacer.clone());
     let rs_informer =
         Informer::new(client.clone(), resource("apps", "replicasets")).on_change(move |change| match change {
             Change::Applied { new, .. } => {
@@ -83,6 +85,7 @@ pub fn start(
                 let key = key_of(rs);
                 exp.delete(&key);
                 w.forget(&key);
+                p.forget(&key);
                 q.add(key);
             }
         });
@@ -101,6 +104,7 @@ pub fn start(
         pods,
         expectations,
         written,
+        pacer,
     });
     let controller = Controller::new(NAME, reconciler, queue)
         .informers(vec![rs_informer, pod_informer])
@@ -237,6 +241,8 @@ struct ReplicaSets {
     /// The resourceVersion of each status this controller wrote: a cache still
     /// older than that waits for its event instead of writing from a stale copy.
     written: Arc<WrittenVersions>,
+    /// Holds back status writes while the counts change quickly (a rollout).
+    pacer: Arc<StatusPacer>,
 }
 
 impl Reconciler for ReplicaSets {
@@ -277,6 +283,15 @@ impl Reconciler for ReplicaSets {
         };
         let now = jiff::Timestamp::now();
         let new_status = status::calculate(&rs, &pods, manage_error.as_ref().map(|e| e.message.as_str()), now);
+        if status::needs_write(&rs, &new_status) {
+            if let Some(wait) = self.pacer.wait(key, Instant::now()) {
+                // Written once the interval has passed, from the world as it is then.
+                if let Some(e) = manage_error {
+                    return Err(anyhow::Error::new(e).context(format!("syncing ReplicaSet {key}")));
+                }
+                return Ok(Action::RequeueAfter(wait));
+            }
+        }
         let written = self.update_status(&rs, new_status).await?;
         if let Some(e) = manage_error {
             return Err(anyhow::Error::new(e).context(format!("syncing ReplicaSet {key}")));
@@ -383,6 +398,7 @@ impl ReplicaSets {
             match self.client.update_status(info, obj.namespace(), &obj).await {
                 Ok(written) => {
                     self.written.record(&key_of(rs), Some(&written));
+                    self.pacer.wrote(&key_of(rs), Instant::now());
                     return Ok(status);
                 }
                 Err(e) if e.is_not_found() => return Ok(status),

@@ -464,3 +464,60 @@ fn complete_progressing_and_timed_out() {
     d.spec.as_mut().unwrap().progress_deadline_seconds = Some(i32::MAX);
     assert!(!deployment_timed_out(&d, &s, at(1_000_000)), "MaxInt32 means never");
 }
+
+#[test]
+fn only_count_and_progress_time_changes_may_wait() {
+    let t0 = jiff::Timestamp::from_second(1_000).unwrap();
+    let t1 = jiff::Timestamp::from_second(1_005).unwrap();
+    let mut old = DeploymentStatus {
+        observed_generation: Some(2),
+        replicas: Some(3),
+        available_replicas: Some(1),
+        ..Default::default()
+    };
+    set_condition(
+        &mut old,
+        new_condition(reason::PROGRESSING, "True", reason::RS_UPDATED, "m", t0),
+    );
+    set_condition(
+        &mut old,
+        new_condition("Available", "False", "MinimumReplicasUnavailable", "a", t0),
+    );
+
+    let mut counts = old.clone();
+    counts.available_replicas = Some(2);
+    counts.ready_replicas = Some(2);
+    remove_condition(&mut counts, reason::PROGRESSING);
+    // Re-added last with a new update time, as progress is reported.
+    let mut progressing = new_condition(reason::PROGRESSING, "True", reason::RS_UPDATED, "m", t1);
+    progressing.last_transition_time = condition(&old, reason::PROGRESSING)
+        .unwrap()
+        .last_transition_time
+        .clone();
+    set_condition(&mut counts, progressing);
+    assert!(counts_only_change(&old, &counts));
+
+    let mut generation = counts.clone();
+    generation.observed_generation = Some(3);
+    assert!(
+        !counts_only_change(&old, &generation),
+        "a new generation is reported at once"
+    );
+
+    let mut available = counts.clone();
+    set_condition(
+        &mut available,
+        new_condition("Available", "True", "MinimumReplicasAvailable", "a", t1),
+    );
+    assert!(
+        !counts_only_change(&old, &available),
+        "a condition's status is reported at once"
+    );
+
+    let mut complete = counts;
+    set_condition(
+        &mut complete,
+        new_condition(reason::PROGRESSING, "True", reason::NEW_RS_AVAILABLE, "done", t1),
+    );
+    assert!(!counts_only_change(&old, &complete), "a new reason is reported at once");
+}
