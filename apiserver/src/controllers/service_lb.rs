@@ -34,9 +34,9 @@ use self::ports::{
     cluster_holder, eligible_nodes, ingress_addresses, ingress_strings, lb_ports, load_balancer_status, status_matches,
     wants_load_balancer, Conflict, Holder, LbPort,
 };
-use super::endpointutil::WrittenVersions;
 use super::resource;
 use super::runtime::{cache_key, Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
+use super::written_versions::WrittenVersions;
 use crate::api::Api;
 use crate::client::Client;
 use crate::events::{self, EventRecorder, EventSource};
