@@ -131,6 +131,14 @@ async fn run_parts(
     };
     let pods = crate::pods::start::spawn(client.clone(), &config, parts, shutdown.clone())?;
 
+    let dns = match crate::dns::spawn(client.clone(), &config, shutdown.clone()) {
+        Ok(task) => Some(task),
+        Err(e) => {
+            error!("cluster DNS: {e:#}");
+            None
+        }
+    };
+
     let kubelet = KubeletServer::new(
         Arc::new(NodePods::new(client.clone(), runtime.clone(), config.node_name.clone())),
         Arc::new(runtime.clone()),
@@ -149,6 +157,9 @@ async fn run_parts(
     let _ = shutdown.wait_for(|s| *s).await;
     let _ = pods.await;
     let _ = kubelet_task.await;
+    if let Some(dns) = dns {
+        let _ = dns.await;
+    }
     // containerd stops with k1s; the shims (and so the containers) keep running.
     if let Some(s) = supervisor {
         s.shutdown().await;

@@ -14,12 +14,14 @@
 //! - [`streaming`]: exec/attach/port-forward protocols (WebSocket, SPDY).
 //! - [`server`]: the kubelet-style HTTPS endpoint (port 10250).
 //! - [`node`]: Node registration, Lease heartbeat, node status.
+//! - [`dns`]: cluster DNS (the `kube-dns` Service and its server).
 
 pub mod agent;
 pub mod cleanup;
 pub mod config;
 pub mod containerd;
 pub mod containers;
+pub mod dns;
 pub mod images;
 pub mod logs;
 pub mod lookup;

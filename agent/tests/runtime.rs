@@ -237,6 +237,7 @@ fn config(dir: &Path, k1s: PathBuf, tag: u16) -> AgentConfig {
         insecure_registries: vec![],
         k1s_binary: k1s,
         cgroup_root: format!("/k1s-test-{tag}"),
+        resolv_conf: "/etc/resolv.conf".into(),
     }
 }
 

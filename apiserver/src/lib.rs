@@ -9,6 +9,7 @@ pub mod authn;
 pub mod bootstrap;
 pub mod client;
 pub mod controllers;
+pub mod endpoint_reconciler;
 pub mod events;
 pub mod http;
 pub mod kubeconfig;

@@ -116,6 +116,14 @@ pub async fn run(mut opts: ServerOptions, shutdown: watch::Receiver<bool>) -> an
     kubeconfig::write(&opts.kubeconfig_path, &kubeconfig::render(&server_url, &pki))
         .with_context(|| format!("cannot write the kubeconfig {}", opts.kubeconfig_path.display()))?;
 
+    let endpoint_reconciler = opts.advertise_address.map(|ip| {
+        tokio::spawn(crate::endpoint_reconciler::run(
+            system.clone(),
+            ip,
+            port,
+            shutdown.clone(),
+        ))
+    });
     let controllers = controllers::spawn_all(api.clone(), &opts.controllers, shutdown.clone());
     let node = opts.start_node.take().map(|start| {
         start(NodeContext {
@@ -145,7 +153,7 @@ pub async fn run(mut opts: ServerOptions, shutdown: watch::Receiver<bool>) -> an
     }
 
     // Controllers stop before the store closes, so none writes into a closed store.
-    for c in controllers {
+    for c in controllers.into_iter().chain(endpoint_reconciler) {
         c.abort();
         let _ = c.await;
     }

@@ -364,7 +364,7 @@ impl Runtime {
         } else {
             dns::hosts_file(pod, &sb.pod_ips, &cfg.cluster_domain)
         };
-        let node_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let node_resolv = std::fs::read_to_string(&cfg.resolv_conf).unwrap_or_default();
         let resolv = dns::resolv_conf(pod, &node_resolv, cfg.cluster_dns, &cfg.cluster_domain).render();
         write_file(&sb.hosts_file, hosts.as_bytes())?;
         write_file(&sb.resolv_file, resolv.as_bytes())?;

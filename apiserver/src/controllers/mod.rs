@@ -32,7 +32,7 @@ pub mod statefulset;
 pub mod status_pacer;
 pub mod taint_eviction;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod ttl_after_finished;
 pub mod written_versions;
 

@@ -32,6 +32,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::controller_ref::{self, controller_of};
+use super::pod_owner::{self, key_of};
 use super::resource;
 use super::runtime::{cache_key, Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
 use super::status_pacer::StatusPacer;
@@ -128,23 +129,9 @@ pub fn start(
     tokio::spawn(controller.run(shutdown))
 }
 
-/// The queue key of an object: `namespace/name`.
-fn key_of(obj: &Value) -> String {
-    cache_key(obj.namespace(), obj.name().unwrap_or(""))
-}
-
 /// The key of an object in the own-write tracker: `<plural>/<namespace>/<name>`.
 fn written_key(plural: &str, obj: &Value) -> String {
     format!("{plural}/{}", key_of(obj))
-}
-
-/// The object of `cache` a controller reference of `kind` points at (same name and uid).
-fn resolve(cache: &Cache, namespace: Option<&str>, reference: &Value, kind: &str) -> Option<Arc<Value>> {
-    if reference["kind"] != kind {
-        return None;
-    }
-    let obj = cache.get(namespace, reference["name"].as_str()?)?;
-    (obj.uid() == reference["uid"].as_str()).then_some(obj)
 }
 
 /// What ReplicaSet and pod changes mean for which Deployments.
@@ -169,7 +156,7 @@ impl Handlers {
     }
 
     fn enqueue_owner(&self, obj: &Value, reference: &Value) {
-        if let Some(d) = resolve(&self.deployments, obj.namespace(), reference, "Deployment") {
+        if let Some(d) = pod_owner::resolve(&self.deployments, "Deployment", obj.namespace(), reference) {
             self.queue.add(key_of(&d));
         }
     }
@@ -216,10 +203,13 @@ impl Handlers {
         let Change::Deleted(pod) = change else {
             return;
         };
-        let Some(rs) = controller_of(pod).and_then(|r| resolve(replicasets, pod.namespace(), &r, "ReplicaSet")) else {
+        let Some(rs) =
+            controller_of(pod).and_then(|r| pod_owner::resolve(replicasets, "ReplicaSet", pod.namespace(), &r))
+        else {
             return;
         };
-        let Some(d) = controller_of(&rs).and_then(|r| resolve(&self.deployments, rs.namespace(), &r, "Deployment"))
+        let Some(d) =
+            controller_of(&rs).and_then(|r| pod_owner::resolve(&self.deployments, "Deployment", rs.namespace(), &r))
         else {
             return;
         };

@@ -422,35 +422,12 @@ pub fn set_deployment_revision(d: &mut Deployment, revision: &str) -> bool {
 
 // ---- the template hash ----
 
-const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-
-/// `rand.SafeEncodeString`: each character mapped into an alphabet without
-/// vowels (so no words) and without look-alikes.
-pub fn safe_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char)
-        .collect()
-}
-
-fn fnv32a(hash: u32, bytes: &[u8]) -> u32 {
-    bytes
-        .iter()
-        .fold(hash, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
-}
-
-/// `controller.ComputeHash`: FNV-32a of the template (here its canonical
-/// JSON, where Kubernetes hashes Go's printout of it) and of the collision
-/// count, rendered as `SafeEncodeString` of the decimal number.
+/// `controller.ComputeHash` of the template and collision count (the shared
+/// [`compute_hash`](crate::controllers::history::compute_hash), as the
+/// DaemonSet controller uses).
 pub fn pod_template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> String {
-    // Typed objects serialize their fields in a fixed order and their maps sorted.
-    let json = serde_json::to_vec(template).unwrap_or_default();
-    let mut h = fnv32a(0x811c_9dc5, &json);
-    if let Some(c) = collision_count {
-        let mut bytes = [0u8; 8];
-        bytes[..4].copy_from_slice(&(c as u32).to_le_bytes());
-        h = fnv32a(h, &bytes);
-    }
-    safe_encode(&h.to_string())
+    let json = serde_json::to_value(template).unwrap_or_default();
+    crate::controllers::history::compute_hash(&json, collision_count)
 }
 
 fn without_hash(t: &PodTemplateSpec) -> PodTemplateSpec {

@@ -24,7 +24,8 @@ use tracing::debug;
 use super::controller_ref::{self, controller_of, controller_uid};
 use super::expectations::Expectations;
 use super::pod_control::{is_namespace_terminating, PodControl};
-use super::runtime::{cache_key, Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
+use super::pod_owner::{self, key_of};
+use super::runtime::{Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
 use super::slow_start::{slow_start_batch, INITIAL_BATCH_SIZE};
 use super::status_pacer::StatusPacer;
 use super::written_versions::WrittenVersions;
@@ -115,35 +116,6 @@ pub fn start(
     tokio::spawn(controller.run(shutdown))
 }
 
-/// The queue key of an object: `namespace/name`.
-fn key_of(obj: &Value) -> String {
-    cache_key(obj.namespace(), obj.name().unwrap_or(""))
-}
-
-/// The ReplicaSet `pod`'s controller reference points at, if it is in the cache
-/// (same kind, name and uid).
-fn resolve_controller(replicasets: &Cache, namespace: Option<&str>, reference: &Value) -> Option<Arc<Value>> {
-    if reference["kind"] != "ReplicaSet" {
-        return None;
-    }
-    let rs = replicasets.get(namespace, reference["name"].as_str()?)?;
-    (rs.uid() == reference["uid"].as_str()).then_some(rs)
-}
-
-/// The ReplicaSets of the pod's namespace whose selector matches it.
-fn matching_replicasets(replicasets: &Cache, pod: &Value) -> Vec<Arc<Value>> {
-    let Some(ns) = pod.namespace() else {
-        return Vec::new();
-    };
-    replicasets
-        .list_in(ns)
-        .into_iter()
-        .filter(|rs| {
-            LabelSelector::from_json(&rs["spec"]["selector"]).is_ok_and(|s| !s.is_empty() && s.matches(pod.labels()))
-        })
-        .collect()
-}
-
 /// What pod changes mean for which ReplicaSets (Kubernetes' add/update/deletePod).
 struct PodHandlers {
     queue: WorkQueue<String>,
@@ -167,7 +139,7 @@ impl PodHandlers {
             return;
         }
         if let Some(reference) = controller_of(pod) {
-            if let Some(rs) = resolve_controller(&self.replicasets, pod.namespace(), &reference) {
+            if let Some(rs) = pod_owner::resolve(&self.replicasets, "ReplicaSet", pod.namespace(), &reference) {
                 let key = key_of(&rs);
                 self.expectations.creation_observed(&key);
                 self.queue.add(key);
@@ -175,7 +147,7 @@ impl PodHandlers {
             return;
         }
         // An orphan: whoever matches may adopt it.
-        for rs in matching_replicasets(&self.replicasets, pod) {
+        for rs in pod_owner::matching(&self.replicasets, pod) {
             self.queue.add(key_of(&rs));
         }
     }
@@ -196,12 +168,14 @@ impl PodHandlers {
         let (cur_ref, old_ref) = (controller_of(new), controller_of(old));
         let ref_changed = cur_ref != old_ref;
         if ref_changed {
-            if let Some(rs) = old_ref.and_then(|r| resolve_controller(&self.replicasets, old.namespace(), &r)) {
+            if let Some(rs) =
+                old_ref.and_then(|r| pod_owner::resolve(&self.replicasets, "ReplicaSet", old.namespace(), &r))
+            {
                 self.queue.add(key_of(&rs));
             }
         }
         if let Some(reference) = cur_ref {
-            if let Some(rs) = resolve_controller(&self.replicasets, new.namespace(), &reference) {
+            if let Some(rs) = pod_owner::resolve(&self.replicasets, "ReplicaSet", new.namespace(), &reference) {
                 let key = key_of(&rs);
                 let min_ready = status::min_ready_seconds(&rs);
                 if min_ready > 0 && !podutil::is_ready(old) && podutil::is_ready(new) {
@@ -214,7 +188,7 @@ impl PodHandlers {
             return;
         }
         if labels_changed || ref_changed {
-            for rs in matching_replicasets(&self.replicasets, new) {
+            for rs in pod_owner::matching(&self.replicasets, new) {
                 self.queue.add(key_of(&rs));
             }
         }
@@ -224,7 +198,7 @@ impl PodHandlers {
         let Some(reference) = controller_of(pod) else {
             return;
         };
-        if let Some(rs) = resolve_controller(&self.replicasets, pod.namespace(), &reference) {
+        if let Some(rs) = pod_owner::resolve(&self.replicasets, "ReplicaSet", pod.namespace(), &reference) {
             let key = key_of(&rs);
             self.expectations.deletion_observed(&key, &key_of(pod));
             self.queue.add(key);
