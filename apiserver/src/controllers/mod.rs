@@ -9,6 +9,7 @@ pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
+pub mod endpointslice_mirroring;
 pub mod endpointutil;
 pub mod event_ttl;
 pub mod expectations;
@@ -77,6 +78,7 @@ pub const NAMES: &[&str] = &[
     daemonset::NAME,
     endpoints::NAME,
     endpointslice::NAME,
+    endpointslice_mirroring::NAME,
     job::NAME,
     ttl_after_finished::NAME,
     cronjob::NAME,
@@ -150,6 +152,9 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     });
     start(endpointslice::NAME, &|| {
         endpointslice::spawn(a.clone(), endpointslice::Config::default(), s.clone())
+    });
+    start(endpointslice_mirroring::NAME, &|| {
+        endpointslice_mirroring::spawn(a.clone(), endpointslice_mirroring::Config::default(), s.clone())
     });
     start(job::NAME, &|| job::spawn(a.clone(), job::Config::default(), s.clone()));
     start(ttl_after_finished::NAME, &|| {
