@@ -26,6 +26,7 @@ pub mod replicaset;
 pub mod root_ca;
 pub mod runtime;
 pub mod scheduler;
+pub mod service_lb;
 pub mod serviceaccount;
 pub mod slow_start;
 pub mod statefulset;
@@ -79,6 +80,7 @@ pub const NAMES: &[&str] = &[
     endpoints::NAME,
     endpointslice::NAME,
     endpointslice_mirroring::NAME,
+    service_lb::NAME,
     job::NAME,
     ttl_after_finished::NAME,
     cronjob::NAME,
@@ -155,6 +157,9 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     });
     start(endpointslice_mirroring::NAME, &|| {
         endpointslice_mirroring::spawn(a.clone(), endpointslice_mirroring::Config::default(), s.clone())
+    });
+    start(service_lb::NAME, &|| {
+        service_lb::spawn(a.clone(), service_lb::Config::default(), s.clone())
     });
     start(job::NAME, &|| job::spawn(a.clone(), job::Config::default(), s.clone()));
     start(ttl_after_finished::NAME, &|| {
