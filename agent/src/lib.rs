@@ -6,6 +6,7 @@
 //! - [`images`]: name normalisation, registry pulls, archive import, unpacking.
 //! - [`runtime`]: pod sandboxes (namespaces, hosts/resolv, cgroups, network),
 //!   OCI runtime specs, containers and tasks, exit events, exec.
+//! - [`network`]: the pod network on the CNI plugins (bridge, host-local, portmap).
 //! - [`containers`]: the ContainerSpec of a pod's container (argv, env, security, mounts).
 //! - [`volumes`]: emptyDir, hostPath, configMap, secret, downwardAPI, projected.
 //! - [`pods`]: the pod workers (sync loop), status, back-off, events.
@@ -26,6 +27,7 @@ pub mod images;
 pub mod logs;
 pub mod lookup;
 pub mod netns;
+pub mod network;
 pub mod node;
 pub mod pods;
 pub mod probes;

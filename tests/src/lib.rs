@@ -255,6 +255,23 @@ impl Server {
         }
     }
 
+    /// The network slot n of a server with a node (pod range `10.42.<n>.0/24`):
+    /// derive per-test host ports from it so parallel servers do not clash.
+    pub fn node_slot(&self) -> Option<u8> {
+        self.node.as_ref().map(|n| n.n)
+    }
+
+    /// Stops the server (SIGTERM; pods keep running) and starts it again on the
+    /// same data dir, waiting for its node to be Ready.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop()?;
+        self.launch()?;
+        if self.node.is_some() {
+            self.wait_node_ready(Duration::from_secs(60))?;
+        }
+        Ok(())
+    }
+
     /// The loopback address (port 53) the cluster DNS of a server with a node
     /// forwards outside names to; nothing answers there unless the test runs a resolver.
     pub fn upstream_dns(&self) -> Option<std::net::Ipv4Addr> {
