@@ -14,6 +14,7 @@
 //! - [`streaming`]: exec/attach/port-forward protocols (WebSocket, SPDY).
 //! - [`server`]: the kubelet-style HTTPS endpoint (port 10250).
 //! - [`node`]: Node registration, Lease heartbeat, node status.
+//! - [`proxy`]: the iptables Service proxy (kube-proxy's layout).
 
 pub mod agent;
 pub mod cleanup;
@@ -27,6 +28,7 @@ pub mod netns;
 pub mod node;
 pub mod pods;
 pub mod probes;
+pub mod proxy;
 pub mod runtime;
 pub mod server;
 pub mod streaming;
