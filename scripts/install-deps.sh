@@ -4,11 +4,13 @@
 #   run:    containerd, runc, containernetworking-plugins (bridge, host-local,
 #           loopback, portmap), iptables, iproute2
 #   tests:  busybox-static and python3 (test images are built from them),
-#           docker-registry (registry pulls against 127.0.0.1), tmux (kubectl exec -it)
+#           docker-registry (registry pulls against 127.0.0.1), tmux (kubectl exec -it),
+#           dnsmasq-base (an upstream resolver on a loopback address for the cluster DNS;
+#           the -base package starts no system service on port 53)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(protobuf-compiler ca-certificates containerd runc containernetworking-plugins iptables iproute2
-  busybox-static python3-minimal libpython3.11-stdlib docker-registry tmux)
+  busybox-static python3-minimal libpython3.11-stdlib docker-registry tmux dnsmasq-base)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

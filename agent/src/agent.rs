@@ -1,6 +1,7 @@
 //! Wiring: starts the agent's parts (containerd, images, runtime, pod workers,
 //! probes, kubelet endpoint, node status) and runs them until shutdown.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -14,6 +15,7 @@ use crate::containerd::Containerd;
 use crate::containers::{ApiSource, NodeAllocatable, SpecContext};
 use crate::images::ImageService;
 use crate::lookup::NodePods;
+use crate::network::CniNetwork;
 use crate::node::{NodeAgent, RuntimeStatus, RuntimeStatusSource};
 use crate::pods::events::EventRecorder;
 use crate::pods::start::PodParts;
@@ -112,7 +114,16 @@ async fn run_parts(
         Err(e) => warn!("air-gap import from {}: {e:#}", config.airgap_images_dir().display()),
     }
 
-    let runtime = Runtime::new(containerd.clone(), config.clone());
+    // The pod network: node setup, then the addresses of pods that went while
+    // the agent was down released before any new pod can ask for one.
+    let network = Arc::new(CniNetwork::from_config(&config)?);
+    network.prepare_node().await;
+    let runtime = Runtime::with_network(containerd.clone(), config.clone(), network.clone());
+    let live: HashSet<String> = runtime.list_sandboxes().await?.into_iter().collect();
+    let released = network.garbage_collect(&live).await;
+    if !released.is_empty() {
+        info!(addresses = ?released, "released pod addresses of pods that are gone");
+    }
     let events = EventRecorder::spawn(client.clone(), config.node_name.clone());
     let probes = ProbeManager::new(Arc::new(runtime.clone()), Arc::new(events.clone()));
     let parts = PodParts {
@@ -130,6 +141,14 @@ async fn run_parts(
         events,
     };
     let pods = crate::pods::start::spawn(client.clone(), &config, parts, shutdown.clone())?;
+
+    let dns = match crate::dns::spawn(client.clone(), &config, shutdown.clone()) {
+        Ok(task) => Some(task),
+        Err(e) => {
+            error!("cluster DNS: {e:#}");
+            None
+        }
+    };
 
     let kubelet = KubeletServer::new(
         Arc::new(NodePods::new(client.clone(), runtime.clone(), config.node_name.clone())),
@@ -155,6 +174,9 @@ async fn run_parts(
     let _ = pods.await;
     let _ = kubelet_task.await;
     let _ = proxy_task.await;
+    if let Some(dns) = dns {
+        let _ = dns.await;
+    }
     // containerd stops with k1s; the shims (and so the containers) keep running.
     if let Some(s) = supervisor {
         s.shutdown().await;

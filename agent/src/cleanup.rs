@@ -1,7 +1,7 @@
 //! `k1s server --cleanup`: removes what the node agent leaves on the machine
 //! when it stops (running containers and their shims, pod sandboxes and their
-//! network, k1s's containerd, the pod bridge, the service proxy's iptables
-//! chains), for uninstalling and for tests.
+//! network with its portmap rules and CNI state, k1s's containerd, the pod bridge,
+//! the service proxy's iptables chains), for uninstalling and for tests.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use crate::containerd::supervisor::{Supervisor, SupervisorConfig};
 use crate::containerd::Containerd;
+use crate::network::CniNetwork;
 use crate::runtime::{ContainerRunState, Runtime};
 use crate::AgentConfig;
 
@@ -32,7 +33,8 @@ pub async fn cleanup(config: AgentConfig) -> anyhow::Result<()> {
         Some(s) => s.containerd(),
         None => Containerd::connect(&config.containerd_socket).await?,
     };
-    let runtime = Runtime::new(containerd, config.clone());
+    let network = Arc::new(CniNetwork::from_config(&config)?);
+    let runtime = Runtime::with_network(containerd, config.clone(), network.clone());
     let containers = runtime.list_containers().await.context("cannot list containers")?;
     for c in &containers {
         if matches!(c.state, ContainerRunState::Running { .. } | ContainerRunState::Created) {
@@ -50,6 +52,8 @@ pub async fn cleanup(config: AgentConfig) -> anyhow::Result<()> {
             warn!(pod_uid = %uid, "cannot remove the sandbox: {e:#}");
         }
     }
+    // Attachments left without a sandbox (portmap and masquerade rules, addresses).
+    network.cleanup().await;
     let unmounted = unmount_below(&config.data_dir);
     info!(
         containers = containers.len(),

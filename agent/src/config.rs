@@ -38,6 +38,9 @@ pub struct AgentConfig {
     pub k1s_binary: PathBuf,
     /// The cgroup (v1 or v2 path) under which pod cgroups are created (`/k1s`).
     pub cgroup_root: String,
+    /// The node's resolver file (`--resolv-conf`, as the kubelet's): the cluster DNS
+    /// forwards to its nameservers and pods' resolv.conf takes its search domains.
+    pub resolv_conf: PathBuf,
     /// The Service range (`--service-cidr`).
     pub service_cidr: k1s_proto::cidr::Ipv4Cidr,
     /// The prefix of the service proxy's iptables chains (`K1S` → `K1S-SERVICES`, `K1S-SVC-…`).

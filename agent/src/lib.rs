@@ -6,6 +6,7 @@
 //! - [`images`]: name normalisation, registry pulls, archive import, unpacking.
 //! - [`runtime`]: pod sandboxes (namespaces, hosts/resolv, cgroups, network),
 //!   OCI runtime specs, containers and tasks, exit events, exec.
+//! - [`network`]: the pod network on the CNI plugins (bridge, host-local, portmap).
 //! - [`containers`]: the ContainerSpec of a pod's container (argv, env, security, mounts).
 //! - [`volumes`]: emptyDir, hostPath, configMap, secret, downwardAPI, projected.
 //! - [`pods`]: the pod workers (sync loop), status, back-off, events.
@@ -15,16 +16,19 @@
 //! - [`server`]: the kubelet-style HTTPS endpoint (port 10250).
 //! - [`node`]: Node registration, Lease heartbeat, node status.
 //! - [`proxy`]: the iptables Service proxy (kube-proxy's layout).
+//! - [`dns`]: cluster DNS (the `kube-dns` Service and its server).
 
 pub mod agent;
 pub mod cleanup;
 pub mod config;
 pub mod containerd;
 pub mod containers;
+pub mod dns;
 pub mod images;
 pub mod logs;
 pub mod lookup;
 pub mod netns;
+pub mod network;
 pub mod node;
 pub mod pods;
 pub mod probes;

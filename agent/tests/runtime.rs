@@ -237,6 +237,7 @@ fn config(dir: &Path, k1s: PathBuf, tag: u16) -> AgentConfig {
         insecure_registries: vec![],
         k1s_binary: k1s,
         cgroup_root: format!("/k1s-test-{tag}"),
+        resolv_conf: "/etc/resolv.conf".into(),
     }
 }
 
@@ -331,7 +332,7 @@ async fn scenario(dir: &Path, sup: &Supervisor, tag: u16) -> anyhow::Result<()> 
     let me = std::env::current_exe()?;
     let cfg = Arc::new(config(dir, me, tag));
     let logs = cfg.pod_log_dir.clone();
-    let rt = Runtime::new(c.clone(), cfg.clone());
+    let rt = Runtime::new(c.clone(), cfg.clone()).unwrap();
     let mut exits = rt.subscribe_exits();
 
     // Sandbox: namespaces, IP, files; idempotent.
@@ -468,7 +469,7 @@ async fn scenario(dir: &Path, sup: &Supervisor, tag: u16) -> anyhow::Result<()> 
     println!("  interactive exec: ok");
     ensure!(p.wait().await? == 0, "cat exit");
     // A second runtime (an agent restart) finds the running container.
-    let rt2 = Runtime::new(c.clone(), cfg.clone());
+    let rt2 = Runtime::new(c.clone(), cfg.clone()).unwrap();
     ensure!(
         matches!(state_of(&rt2, &c2.id).await?, ContainerRunState::Running { .. }),
         "not adopted"

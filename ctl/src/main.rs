@@ -158,6 +158,10 @@ struct NodeArgs {
     /// The cgroup pods are created under.
     #[arg(long, default_value = "/k1s", hide = true)]
     cgroup_root: String,
+    /// The resolver file whose nameservers the cluster DNS forwards to and whose
+    /// search domains pods inherit (as the kubelet's flag).
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    resolv_conf: PathBuf,
     /// The prefix of the service proxy's iptables chains (`K1S-SERVICES`, `K1S-SVC-…`).
     #[arg(long, default_value = "K1S", hide = true)]
     proxy_chain_prefix: String,
@@ -218,6 +222,7 @@ impl NodeArgs {
             insecure_registries: self.insecure_registries.clone(),
             k1s_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/local/bin/k1s")),
             cgroup_root: self.cgroup_root.clone(),
+            resolv_conf: self.resolv_conf.clone(),
             service_cidr: self.service_cidr,
             proxy_chain_prefix: {
                 k1s_agent::config::check_chain_prefix(&self.proxy_chain_prefix)?;

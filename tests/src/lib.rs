@@ -50,6 +50,7 @@ struct NodeSlot {
     _lock: nix::fcntl::Flock<std::fs::File>,
     kubelet_port: u16,
     pod_log_dir: PathBuf,
+    resolv_conf: PathBuf,
 }
 
 impl NodeSlot {
@@ -63,7 +64,12 @@ impl NodeSlot {
                 .write(true)
                 .open(locks.join(format!("{n}.lock")))?;
             if let Ok(lock) = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                // The cluster DNS forwards only to a loopback address of this slot
+                // (a test may run its own upstream there), never to the host's resolvers.
+                let resolv_conf = dir.join("resolv.conf");
+                std::fs::write(&resolv_conf, format!("nameserver {}\n", upstream_dns_ip(n)))?;
                 return Ok(NodeSlot {
+                    resolv_conf,
                     n,
                     _lock: lock,
                     kubelet_port: free_port(),
@@ -84,6 +90,8 @@ impl NodeSlot {
             format!("10.42.{}.0/24", self.n),
             "--cni-bridge".into(),
             format!("k1se{}", self.n),
+            "--resolv-conf".into(),
+            self.resolv_conf.display().to_string(),
             "--service-cidr".into(),
             self.service_cidr(),
             "--proxy-chain-prefix".into(),
@@ -94,6 +102,11 @@ impl NodeSlot {
     fn service_cidr(&self) -> String {
         format!("10.43.{}.0/24", self.n)
     }
+}
+
+/// The upstream resolver address of slot `n`'s cluster DNS: `127.0.<n>.53`.
+fn upstream_dns_ip(n: u8) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(127, 0, n, 53)
 }
 
 /// The service range of servers without a node (k1s's default).
@@ -240,6 +253,34 @@ impl Server {
             Some(slot) => slot.args(),
             None => vec!["--disable-agent".into()],
         }
+    }
+
+    /// The network slot n of a server with a node (pod range `10.42.<n>.0/24`):
+    /// derive per-test host ports from it so parallel servers do not clash.
+    pub fn node_slot(&self) -> Option<u8> {
+        self.node.as_ref().map(|n| n.n)
+    }
+
+    /// Stops the server (SIGTERM; pods keep running) and starts it again on the
+    /// same data dir, waiting for its node to be Ready.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop()?;
+        self.launch()?;
+        if self.node.is_some() {
+            self.wait_node_ready(Duration::from_secs(60))?;
+        }
+        Ok(())
+    }
+
+    /// The loopback address (port 53) the cluster DNS of a server with a node
+    /// forwards outside names to; nothing answers there unless the test runs a resolver.
+    pub fn upstream_dns(&self) -> Option<std::net::Ipv4Addr> {
+        self.node.as_ref().map(|n| upstream_dns_ip(n.n))
+    }
+
+    /// The pod gateway address of a server with a node, where its cluster DNS listens.
+    pub fn pod_gateway(&self) -> Option<std::net::Ipv4Addr> {
+        self.node.as_ref().map(|n| std::net::Ipv4Addr::new(10, 42, n.n, 1))
     }
 
     /// The service range this server's ClusterIPs come from (`10.43.<n>.0/24` with a node).

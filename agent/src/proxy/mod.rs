@@ -8,7 +8,7 @@
 //! - [`rules`]: the ruleset and the jump rules, as text (pure).
 //! - [`iptables`]: back-end choice, restore, jumps.
 //! - [`sync`]: the debounced sync loop.
-//! - [`sysctl`]: forwarding, bridge netfilter, route_localnet.
+//! - [`sysctl`]: route_localnet on the pod bridge.
 
 pub mod iptables;
 pub mod model;
@@ -34,7 +34,6 @@ pub fn rule_context(config: &AgentConfig) -> rules::RuleContext {
 
 /// Runs the service proxy until `shutdown`.
 pub async fn run(client: Client, config: &AgentConfig, shutdown: watch::Receiver<bool>) {
-    sysctl::enable_forwarding();
     let ipt = iptables::Iptables::detect().await;
     info!(backend = ?ipt.backend, prefix = %config.proxy_chain_prefix, "service proxy starting");
     let proxier = sync::Proxier::new(ipt, rule_context(config));

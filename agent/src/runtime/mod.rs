@@ -10,7 +10,6 @@ mod containers;
 pub mod dns;
 mod events;
 mod exec;
-pub mod network;
 pub mod pause;
 mod sandbox;
 pub mod seccomp;
@@ -27,8 +26,8 @@ use tokio::sync::broadcast;
 use crate::config::AgentConfig;
 use crate::containerd::Containerd;
 
+pub use crate::network::{CniNetwork, NetworkRequest, PodNetwork};
 pub use exec::{AttachIo, ExecProcess, ExecTimeout, Resizer, StdinWriter};
-pub use network::{CniBridge, NetworkRequest, PodNetwork};
 pub use types::*;
 
 /// The runc v2 shim (one shim per pod through the sandbox-id annotation).
@@ -80,16 +79,11 @@ impl Inner {
 }
 
 impl Runtime {
-    /// A runtime with the default CNI bridge network from the config. Must be called
-    /// inside a tokio runtime (it starts the containerd event listener).
-    pub fn new(containerd: Containerd, config: Arc<AgentConfig>) -> Runtime {
-        let network = Arc::new(CniBridge {
-            bin_dir: config.cni_bin_dir.clone(),
-            bridge: config.cni_bridge.clone(),
-            pod_cidr: config.pod_cidr.clone(),
-            ipam_dir: config.data_dir.join("cni").join("networks"),
-        });
-        Runtime::with_network(containerd, config, network)
+    /// A runtime with the CNI network of the config. Must be called inside a
+    /// tokio runtime (it starts the containerd event listener).
+    pub fn new(containerd: Containerd, config: Arc<AgentConfig>) -> anyhow::Result<Runtime> {
+        let network = Arc::new(CniNetwork::from_config(&config)?);
+        Ok(Runtime::with_network(containerd, config, network))
     }
 
     /// A runtime with another pod network implementation.

@@ -12,9 +12,9 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use tracing::{debug, warn};
 
-use super::network::NetworkRequest;
 use super::types::Sandbox;
 use super::{dns, Runtime};
+use crate::network::{port_mappings, NetworkRequest};
 
 /// The file (in the pod's dir) the sandbox state is kept in.
 pub const STATE_FILE: &str = "sandbox.json";
@@ -197,8 +197,38 @@ impl Runtime {
             pod_name: name.to_string(),
             pod_namespace: namespace.to_string(),
             netns: netns.to_path_buf(),
-            state_dir: self.pod_dir(uid),
+            port_mappings: Vec::new(),
         }
+    }
+
+    fn pod_network_request(&self, pod: &Pod, uid: &str, netns: &Path) -> NetworkRequest {
+        let name = pod.metadata.name.as_deref().unwrap_or("");
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+        NetworkRequest {
+            port_mappings: port_mappings(pod),
+            ..self.network_request(uid, name, namespace, netns)
+        }
+    }
+
+    /// A surviving sandbox: its network is checked (and set up again if broken).
+    async fn adopt_sandbox(&self, pod: &Pod, mut sb: Sandbox) -> anyhow::Result<Sandbox> {
+        if sb.host_network {
+            return Ok(sb);
+        }
+        let req = self.pod_network_request(pod, &sb.pod_uid, &sb.netns);
+        let ips = self.inner.network.adopt(&req).await.with_context(|| {
+            format!(
+                "failed to set up the network of pod {}/{} again",
+                req.pod_namespace, req.pod_name
+            )
+        })?;
+        if ips != sb.pod_ips {
+            sb.pod_ips = ips;
+            let hosts = dns::hosts_file(pod, &sb.pod_ips, &self.inner.config.cluster_domain);
+            write_file(&sb.hosts_file, hosts.as_bytes())?;
+            self.save_sandbox(&sb)?;
+        }
+        Ok(sb)
     }
 
     fn load_sandbox(&self, uid: &str) -> Option<Sandbox> {
@@ -224,7 +254,7 @@ impl Runtime {
         let _guard = lock.lock().await;
         if let Some(sb) = self.load_sandbox(&uid) {
             if Self::sandbox_alive(&sb) {
-                return Ok(sb);
+                return self.adopt_sandbox(pod, sb).await;
             }
             warn!(pod_uid = %uid, "sandbox state found but its namespaces are gone; recreating it");
             self.teardown_sandbox(
@@ -349,7 +379,7 @@ impl Runtime {
         }
 
         if !host_network {
-            let req = self.network_request(uid, &name, &namespace, &sb.netns);
+            let req = self.pod_network_request(pod, uid, &sb.netns);
             sb.pod_ips = self
                 .inner
                 .network
@@ -364,7 +394,7 @@ impl Runtime {
         } else {
             dns::hosts_file(pod, &sb.pod_ips, &cfg.cluster_domain)
         };
-        let node_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let node_resolv = std::fs::read_to_string(&cfg.resolv_conf).unwrap_or_default();
         let resolv = dns::resolv_conf(pod, &node_resolv, cfg.cluster_dns, &cfg.cluster_domain).render();
         write_file(&sb.hosts_file, hosts.as_bytes())?;
         write_file(&sb.resolv_file, resolv.as_bytes())?;

@@ -25,6 +25,7 @@ fn config(dir: &Path) -> AgentConfig {
         insecure_registries: vec![],
         k1s_binary: "/usr/bin/k1s".into(),
         cgroup_root: "/k1s".into(),
+        resolv_conf: "/etc/resolv.conf".into(),
     }
 }
 

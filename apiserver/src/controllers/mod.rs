@@ -25,6 +25,7 @@ pub mod replicaset;
 pub mod root_ca;
 pub mod runtime;
 pub mod scheduler;
+pub mod service_lb;
 pub mod serviceaccount;
 pub mod slow_start;
 pub mod statefulset;
@@ -77,6 +78,7 @@ pub const NAMES: &[&str] = &[
     daemonset::NAME,
     endpoints::NAME,
     endpointslice::NAME,
+    service_lb::NAME,
     job::NAME,
     ttl_after_finished::NAME,
     cronjob::NAME,
@@ -150,6 +152,9 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     });
     start(endpointslice::NAME, &|| {
         endpointslice::spawn(a.clone(), endpointslice::Config::default(), s.clone())
+    });
+    start(service_lb::NAME, &|| {
+        service_lb::spawn(a.clone(), service_lb::Config::default(), s.clone())
     });
     start(job::NAME, &|| job::spawn(a.clone(), job::Config::default(), s.clone()));
     start(ttl_after_finished::NAME, &|| {
