@@ -45,6 +45,8 @@ pub struct Api {
     pub config: ApiConfig,
     /// TLS towards kubelets (`pods/log`, `exec`, `attach`, `portforward`), set once at start.
     pub kubelet_tls: std::sync::OnceLock<Arc<rustls::ClientConfig>>,
+    /// The list+watch caches shared by the in-process informers.
+    pub informers: crate::controllers::runtime::SharedInformers,
 }
 
 impl Api {
@@ -60,6 +62,7 @@ impl Api {
             allocators,
             config,
             kubelet_tls: std::sync::OnceLock::new(),
+            informers: Default::default(),
         }))
     }
 

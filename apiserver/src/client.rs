@@ -88,6 +88,14 @@ impl Client {
         })
     }
 
+    /// The in-process API this client calls (`None` for a remote server).
+    pub fn api(&self) -> Option<&Arc<Api>> {
+        match &self.transport {
+            Transport::InProcess(api) => Some(api),
+            Transport::Remote(_) => None,
+        }
+    }
+
     /// A client for a built-in controller (a member of `system:masters`).
     pub fn for_controller(api: Arc<Api>, name: &str) -> Client {
         Client::new(

@@ -4,7 +4,7 @@
 //! is no DNS pod); the EndpointSlice mirroring controller turns the Endpoints
 //! into the slice the service proxy routes by.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -22,19 +22,6 @@ pub const NAME: &str = "kube-dns";
 const RECHECK: Duration = Duration::from_secs(30);
 /// How soon a failed check is retried.
 const RETRY: Duration = Duration::from_secs(2);
-
-/// The first host address of an IPv4 pod range (`10.42.0.0/24` → `10.42.0.1`):
-/// the bridge's address, where the DNS server listens.
-pub fn gateway(cidr: &str) -> Option<Ipv4Addr> {
-    let (addr, bits) = cidr.split_once('/')?;
-    let ip: Ipv4Addr = addr.parse().ok()?;
-    let bits: u32 = bits.parse().ok()?;
-    if bits > 30 {
-        return None;
-    }
-    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-    Some(Ipv4Addr::from((u32::from(ip) & mask) + 1))
-}
 
 fn labels() -> Value {
     json!({"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"})
@@ -163,15 +150,6 @@ pub async fn keep(client: Client, cluster_dns: IpAddr, server: IpAddr, mut shutd
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gateways() {
-        assert_eq!(gateway("10.42.0.0/24"), Some(Ipv4Addr::new(10, 42, 0, 1)));
-        assert_eq!(gateway("10.42.7.9/24"), Some(Ipv4Addr::new(10, 42, 7, 1)));
-        assert_eq!(gateway("10.42.0.0/16"), Some(Ipv4Addr::new(10, 42, 0, 1)));
-        assert_eq!(gateway("10.42.0.0/31"), None);
-        assert_eq!(gateway("nonsense"), None);
-    }
 
     #[test]
     fn service_and_endpoints() {

@@ -110,7 +110,7 @@ pub fn spawn_server(
 /// Starts the node's cluster DNS: the server on the pod gateway and the
 /// `kube-dns` Service pointing at it.
 pub fn spawn(client: Client, config: &AgentConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<JoinHandle<()>> {
-    let gateway = kube_dns::gateway(&config.pod_cidr)
+    let gateway = crate::network::conf::gateway(&config.pod_cidr)
         .ok_or_else(|| anyhow::anyhow!("no gateway address in the pod range {}", config.pod_cidr))?;
     let forwarder = match Forwarder::from_resolv_conf(&config.resolv_conf) {
         Ok(f) => f,

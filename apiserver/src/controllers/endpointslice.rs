@@ -119,9 +119,10 @@ pub fn spawn(api: Arc<Api>, config: Config, shutdown: watch::Receiver<bool>) -> 
 }
 
 /// `EndpointSliceTracker`: the generation of every slice this controller
-/// wrote (or `None` when it deleted one), per Service.
+/// wrote (or `None` when it deleted one), per Service (per Endpoints for the
+/// mirroring controller).
 #[derive(Debug, Default)]
-struct SliceTracker {
+pub(crate) struct SliceTracker {
     services: Mutex<HashMap<String, HashMap<String, Option<i64>>>>,
 }
 
@@ -131,7 +132,7 @@ impl SliceTracker {
     }
 
     /// Records a slice as written by us.
-    fn update(&self, service: &str, slice: &Value) {
+    pub(crate) fn update(&self, service: &str, slice: &Value) {
         let uid = slice.uid().unwrap_or("").to_string();
         self.with(|s| {
             s.entry(service.to_string())
@@ -141,7 +142,7 @@ impl SliceTracker {
     }
 
     /// Records a slice as deleted by us.
-    fn expect_deletion(&self, service: &str, slice: &Value) {
+    pub(crate) fn expect_deletion(&self, service: &str, slice: &Value) {
         let uid = slice.uid().unwrap_or("").to_string();
         self.with(|s| {
             s.entry(service.to_string()).or_default().insert(uid, None);
@@ -149,7 +150,7 @@ impl SliceTracker {
     }
 
     /// Whether a change to `slice` is news (not our own write).
-    fn should_sync(&self, service: &str, slice: &Value) -> bool {
+    pub(crate) fn should_sync(&self, service: &str, slice: &Value) -> bool {
         self.with(
             |s| match s.get(service).and_then(|m| m.get(slice.uid().unwrap_or(""))) {
                 Some(Some(g)) => slice.generation() > *g,
@@ -159,7 +160,7 @@ impl SliceTracker {
     }
 
     /// Forgets a deleted slice; true when the deletion was not ours.
-    fn handle_deletion(&self, service: &str, slice: &Value) -> bool {
+    pub(crate) fn handle_deletion(&self, service: &str, slice: &Value) -> bool {
         self.with(|s| {
             let Some(m) = s.get_mut(service) else {
                 return true;
@@ -170,7 +171,7 @@ impl SliceTracker {
 
     /// `StaleSlices`: the cache shows a slice older than we wrote it, lacks
     /// one we wrote, or still has one we deleted.
-    fn stale(&self, service: &str, cached: &[Arc<Value>]) -> bool {
+    pub(crate) fn stale(&self, service: &str, cached: &[Arc<Value>]) -> bool {
         self.with(|s| {
             let Some(m) = s.get(service) else {
                 return false;
@@ -185,7 +186,7 @@ impl SliceTracker {
         })
     }
 
-    fn forget_service(&self, service: &str) {
+    pub(crate) fn forget_service(&self, service: &str) {
         self.with(|s| {
             s.remove(service);
         });

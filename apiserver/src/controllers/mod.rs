@@ -9,6 +9,7 @@ pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
+pub mod endpointslice_mirroring;
 pub mod endpointutil;
 pub mod event_ttl;
 pub mod expectations;
@@ -78,6 +79,7 @@ pub const NAMES: &[&str] = &[
     daemonset::NAME,
     endpoints::NAME,
     endpointslice::NAME,
+    endpointslice_mirroring::NAME,
     service_lb::NAME,
     job::NAME,
     ttl_after_finished::NAME,
@@ -152,6 +154,9 @@ pub fn spawn_all(api: Arc<Api>, selection: &Selection, shutdown: watch::Receiver
     });
     start(endpointslice::NAME, &|| {
         endpointslice::spawn(a.clone(), endpointslice::Config::default(), s.clone())
+    });
+    start(endpointslice_mirroring::NAME, &|| {
+        endpointslice_mirroring::spawn(a.clone(), endpointslice_mirroring::Config::default(), s.clone())
     });
     start(service_lb::NAME, &|| {
         service_lb::spawn(a.clone(), service_lb::Config::default(), s.clone())

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-pub use informer::{cache_key, Cache, Change, Informer, InformerConfig};
+pub use informer::{cache_key, Cache, Change, Informer, InformerConfig, SharedInformers};
 pub use queue::{QueueConfig, WorkQueue};
 
 /// What to do with a key after a successful reconcile.

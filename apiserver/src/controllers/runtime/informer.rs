@@ -5,11 +5,17 @@
 //! reflector): *empty* → list → *listed(rv)* → watch → *watching(rv)*; a closed
 //! stream resumes the watch from the last resourceVersion seen (bookmarks keep
 //! it fresh); a `410 Expired` (the revision was compacted) starts over with a list.
+//!
+//! Informers are shared, as client-go's `SharedInformerFactory` shares them:
+//! every [`Informer`] of one API (in-process clients) for the same resource,
+//! query and shape uses one list+watch and one cache, however many controllers
+//! ask for it. Each keeps its own handlers; a handler added once the cache is
+//! synced is first told of every cached object, as if it had just been added.
 
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
@@ -174,13 +180,71 @@ impl Default for InformerConfig {
 /// Lists and watches one resource (in all namespaces) into a [`Cache`].
 pub struct Informer {
     client: Client,
+    spec: Spec,
+    /// The shared list+watch, found (or made) on first use.
+    shared: OnceLock<Arc<Shared>>,
+}
+
+/// What an informer lists and watches, and how.
+#[derive(Clone)]
+struct Spec {
     info: &'static ResourceInfo,
-    cache: Cache,
-    handlers: Vec<Handler>,
     metadata_only: bool,
     config: InformerConfig,
     /// Extra list/watch query parameters (e.g. a field selector).
     query: String,
+}
+
+impl Spec {
+    /// Informers with equal keys share one list+watch.
+    fn key(&self) -> String {
+        format!(
+            "{}/{}?{}&metadata_only={}",
+            self.info.group, self.info.plural, self.query, self.metadata_only
+        )
+    }
+}
+
+/// One list+watch, its cache and the handlers of every informer sharing it.
+struct Shared {
+    spec: Spec,
+    cache: Cache,
+    handlers: RwLock<Vec<Handler>>,
+    /// Held by the one task that lists and watches; the others wait their turn
+    /// (and take over if that task stops).
+    runner: tokio::sync::Mutex<()>,
+}
+
+/// The informers of one API, by [`Spec::key`]; an entry lives as long as an
+/// informer uses it.
+#[derive(Default)]
+pub struct SharedInformers {
+    by_key: Mutex<HashMap<String, Weak<Shared>>>,
+}
+
+impl SharedInformers {
+    fn get_or_create(&self, spec: &Spec) -> Arc<Shared> {
+        let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
+        let key = spec.key();
+        if let Some(shared) = map.get(&key).and_then(Weak::upgrade) {
+            return shared;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let shared = Arc::new(Shared::new(spec.clone()));
+        map.insert(key, Arc::downgrade(&shared));
+        shared
+    }
+}
+
+impl Shared {
+    fn new(spec: Spec) -> Shared {
+        Shared {
+            spec,
+            cache: Cache::default(),
+            handlers: RwLock::new(Vec::new()),
+            runner: tokio::sync::Mutex::new(()),
+        }
+    }
 }
 
 enum State {
@@ -195,83 +259,127 @@ enum State {
 }
 
 impl Informer {
-    /// An informer over `info` (all namespaces).
+    /// An informer over `info` (all namespaces), shared with the other
+    /// informers of the same API, resource, query and shape.
     pub fn new(client: Client, info: &'static ResourceInfo) -> Informer {
         Informer {
             client,
-            info,
-            cache: Cache::default(),
-            handlers: Vec::new(),
-            metadata_only: false,
-            config: InformerConfig::default(),
-            query: String::new(),
+            spec: Spec {
+                info,
+                metadata_only: false,
+                config: InformerConfig::default(),
+                query: String::new(),
+            },
+            shared: OnceLock::new(),
         }
     }
 
     /// Lists and watches only what `query` selects: raw query parameters such
     /// as `fieldSelector=spec.nodeName%3Dnode1` (already percent-encoded).
     pub fn with_query(mut self, query: &str) -> Informer {
-        self.query = query.to_string();
+        self.spec.query = query.to_string();
+        self.shared = OnceLock::new();
         self
-    }
-
-    fn extra_query(&self) -> String {
-        if self.query.is_empty() {
-            String::new()
-        } else {
-            format!("&{}", self.query)
-        }
     }
 
     /// Keeps only `metadata` of each object in the cache (as a metadata informer).
     pub fn metadata_only(mut self) -> Informer {
-        self.metadata_only = true;
+        self.spec.metadata_only = true;
+        self.shared = OnceLock::new();
         self
     }
 
-    /// Replaces the list page size and retry back-off.
+    /// Replaces the list page size and retry back-off (of the shared
+    /// list+watch, when this informer is the first of its kind).
     pub fn with_config(mut self, config: InformerConfig) -> Informer {
-        self.config = config;
+        self.spec.config = config;
+        self.shared = OnceLock::new();
         self
     }
 
-    /// Adds a handler, called after the cache has applied each change.
+    /// The shared list+watch: the API's, or this informer's own for a remote client.
+    fn shared(&self) -> &Arc<Shared> {
+        self.shared.get_or_init(|| match self.client.api() {
+            Some(api) => api.informers.get_or_create(&self.spec),
+            None => Arc::new(Shared::new(self.spec.clone())),
+        })
+    }
+
+    /// Adds a handler, called after the cache has applied each change; if the
+    /// cache is already synced, first with every cached object as added.
     /// Handlers run on the informer's task: keep them short (enqueue keys).
-    pub fn on_change(mut self, handler: impl Fn(&Change) + Send + Sync + 'static) -> Informer {
-        self.handlers.push(Box::new(handler));
+    pub fn on_change(self, handler: impl Fn(&Change) + Send + Sync + 'static) -> Informer {
+        let shared = self.shared();
+        let mut handlers = shared.handlers.write().unwrap_or_else(|p| p.into_inner());
+        if shared.cache.is_synced() {
+            for new in shared.cache.list() {
+                handler(&Change::Applied { old: None, new });
+            }
+        }
+        handlers.push(Box::new(handler));
+        drop(handlers);
         self
     }
 
     /// The resource this informer watches.
     pub fn info(&self) -> &'static ResourceInfo {
-        self.info
+        self.spec.info
     }
 
     /// The cache this informer fills.
     pub fn cache(&self) -> Cache {
-        self.cache.clone()
+        self.shared().cache.clone()
     }
 
-    /// Lists and watches until `shutdown` turns true.
+    /// Lists and watches until `shutdown` turns true. When another informer
+    /// already runs the shared list+watch, waits (and takes over should that
+    /// one stop first).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let shared = self.shared().clone();
+        let _turn = tokio::select! {
+            biased;
+            _ = wait_shutdown(&mut shutdown) => return,
+            turn = shared.runner.lock() => turn,
+        };
+        let runner = Runner {
+            client: self.client,
+            shared: shared.clone(),
+        };
         let mut state = State::Empty;
         let mut failures = 0u32;
         loop {
             tokio::select! {
                 biased;
                 _ = wait_shutdown(&mut shutdown) => return,
-                next = self.step(state, &mut failures) => state = next,
+                next = runner.step(state, &mut failures) => state = next,
             }
+        }
+    }
+}
+
+/// The task that lists and watches for a [`Shared`] informer.
+struct Runner {
+    client: Client,
+    shared: Arc<Shared>,
+}
+
+impl Runner {
+    fn extra_query(&self) -> String {
+        let query = &self.shared.spec.query;
+        if query.is_empty() {
+            String::new()
+        } else {
+            format!("&{query}")
         }
     }
 
     async fn backoff(&self, failures: &mut u32) {
         *failures = failures.saturating_add(1);
-        tokio::time::sleep(self.config.retry.backoff(*failures)).await;
+        tokio::time::sleep(self.shared.spec.config.retry.backoff(*failures)).await;
     }
 
     async fn step(&self, state: State, failures: &mut u32) -> State {
-        let plural = self.info.plural;
+        let plural = self.shared.spec.info.plural;
         match state {
             State::Empty => match self.list_all().await {
                 Ok((items, rv)) => {
@@ -287,7 +395,7 @@ impl Informer {
             },
             State::Listed(rv) => {
                 let query = format!("resourceVersion={rv}&allowWatchBookmarks=true{}", self.extra_query());
-                match self.client.watch(self.info, None, &query).await {
+                match self.client.watch(self.shared.spec.info, None, &query).await {
                     Ok(s) => State::Watching {
                         rv,
                         stream: Box::pin(s),
@@ -351,14 +459,18 @@ impl Informer {
         let mut rv = None;
         let mut token: Option<String> = None;
         loop {
-            let mut query = format!("limit={}{}", self.config.page_size.max(1), self.extra_query());
+            let mut query = format!(
+                "limit={}{}",
+                self.shared.spec.config.page_size.max(1),
+                self.extra_query()
+            );
             if let Some(t) = &token {
                 query.push_str("&continue=");
                 query.push_str(
                     &percent_encoding::utf8_percent_encode(t, percent_encoding::NON_ALPHANUMERIC).to_string(),
                 );
             }
-            let mut page = self.client.list(self.info, None, &query).await?;
+            let mut page = self.client.list(self.shared.spec.info, None, &query).await?;
             rv.get_or_insert_with(|| page["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_string());
             if let Some(list) = page.get_mut("items").and_then(Value::as_array_mut) {
                 items.append(list);
@@ -375,13 +487,14 @@ impl Informer {
     /// with `apiVersion`/`kind` (list items come without them) so that owner
     /// references and events can be made from any cached object.
     fn shape(&self, mut obj: Value) -> Value {
-        if self.metadata_only {
+        let spec = &self.shared.spec;
+        if spec.metadata_only {
             return json!({"metadata": obj.get("metadata").cloned().unwrap_or(Value::Null)});
         }
         if let Some(m) = obj.as_object_mut() {
             if !m.contains_key("kind") {
-                m.insert("apiVersion".into(), json!(self.info.api_version()));
-                m.insert("kind".into(), json!(self.info.kind));
+                m.insert("apiVersion".into(), json!(spec.info.api_version()));
+                m.insert("kind".into(), json!(spec.info.kind));
             }
         }
         obj
@@ -397,7 +510,7 @@ impl Informer {
         }
         let mut changes = Vec::new();
         {
-            let mut objects = self.cache.write();
+            let mut objects = self.shared.cache.write();
             for (key, old) in objects.iter() {
                 if !fresh.contains_key(key) {
                     changes.push(Change::Deleted(old.clone()));
@@ -414,8 +527,8 @@ impl Informer {
             }
             *objects = fresh;
         }
-        self.cache.inner.lists.fetch_add(1, Ordering::Relaxed);
-        self.cache.inner.synced.send_replace(true);
+        self.shared.cache.inner.lists.fetch_add(1, Ordering::Relaxed);
+        self.shared.cache.inner.synced.send_replace(true);
         for change in &changes {
             self.notify(change);
         }
@@ -430,26 +543,31 @@ impl Informer {
                     return Ok(rv);
                 };
                 let new = Arc::new(self.shape(ev.object));
-                let old = self.cache.write().insert(key, new.clone());
+                let old = self.shared.cache.write().insert(key, new.clone());
                 self.notify(&Change::Applied { old, new });
             }
             "DELETED" => {
                 let Some(key) = key_of_object(&ev.object) else {
                     return Ok(rv);
                 };
-                let removed = self.cache.write().remove(&key);
+                let removed = self.shared.cache.write().remove(&key);
                 let last = removed.unwrap_or_else(|| Arc::new(self.shape(ev.object)));
                 self.notify(&Change::Deleted(last));
             }
             "BOOKMARK" => {}
             "ERROR" => return Err(Box::new(ApiError::from_status(&ev.object))),
-            other => debug!(resource = self.info.plural, event = other, "unknown watch event type"),
+            other => debug!(
+                resource = self.shared.spec.info.plural,
+                event = other,
+                "unknown watch event type"
+            ),
         }
         Ok(rv)
     }
 
     fn notify(&self, change: &Change) {
-        for h in &self.handlers {
+        let handlers = self.shared.handlers.read().unwrap_or_else(|p| p.into_inner());
+        for h in handlers.iter() {
             h(change);
         }
     }
@@ -570,5 +688,43 @@ mod tests {
         let log = seen.lock().unwrap().clone();
         assert!(log.contains(&"delete old".to_string()), "{log:?}");
         assert!(log.contains(&"add new".to_string()), "{log:?}");
+    }
+
+    #[tokio::test]
+    async fn informers_of_one_resource_share_one_list_and_cache() {
+        let env = TestEnv::new().await;
+        let cms = find("", "v1", "configmaps").unwrap();
+        env.client()
+            .create(cms, Some("default"), &configmap("a"))
+            .await
+            .unwrap();
+        let (cache, _) = start(&env);
+        eventually("synced", || async { cache.is_synced() }).await;
+
+        // A second informer (another controller's) joins the running one.
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let second = Informer::new(env.client(), cms).on_change(move |c| {
+            if let Change::Applied { old: None, new } = c {
+                log.lock().unwrap().push(new.name().unwrap_or("").to_string());
+            }
+        });
+        let second_cache = second.cache();
+        env.spawn(second.run(env.shutdown()));
+        assert_eq!(second_cache.len(), 1, "the same cache, already filled");
+        assert_eq!(seen.lock().unwrap().clone(), ["a"], "told of what was cached");
+        env.client()
+            .create(cms, Some("default"), &configmap("b"))
+            .await
+            .unwrap();
+        eventually("both see b", || async {
+            seen.lock().unwrap().contains(&"b".to_string()) && cache.get(Some("default"), "b").is_some()
+        })
+        .await;
+        assert_eq!(cache.lists(), 1, "one list for both");
+
+        // Another shape or query is another list+watch.
+        let metadata = Informer::new(env.client(), cms).metadata_only();
+        assert!(!metadata.cache().is_synced());
     }
 }
