@@ -327,4 +327,49 @@ fn lab_03_services() {
             "{body:?}"
         );
     }
+
+    // Beyond the lab (issue 6): a port already taken on the node leaves a
+    // LoadBalancer `<pending>` with an event saying who holds it — another
+    // load balancer (until it lets go) or a process on the host.
+    let holder = std::net::TcpListener::bind((node_ip.as_str(), 0)).expect("a port on the node address");
+    let held_port = holder.local_addr().expect("its port").port();
+    for (name, port) in [("web-lb-2", lb_port), ("web-lb-3", held_port)] {
+        server.kubectl_ok(&[
+            "create",
+            "service",
+            "loadbalancer",
+            name,
+            "-n",
+            NS,
+            &format!("--tcp={port}:8080"),
+        ]);
+    }
+    let why = [
+        (
+            "web-lb-2",
+            format!("port {lb_port}/TCP on node e2e-node is already used by the load balancer of Service {NS}/web-lb"),
+        ),
+        (
+            "web-lb-3",
+            format!("{node_ip}:{held_port} is in use by another process"),
+        ),
+    ];
+    for (name, reason) in &why {
+        wait_for(&format!("{name} refused"), Duration::from_secs(30), || {
+            let d = server.kubectl_ok(&["describe", "svc", "-n", NS, name]);
+            (d.contains("SyncLoadBalancerFailed") && d.contains(reason.as_str())).then_some(())
+        });
+        let out = server.kubectl_ok(&["get", "svc", "-n", NS, name, "--no-headers"]);
+        assert_eq!(out.split_whitespace().nth(3), Some("<pending>"), "{out}");
+    }
+    server.kubectl_ok(&["delete", "svc", "-n", NS, "web-lb"]);
+    wait_for("web-lb-2 balanced once web-lb let go", Duration::from_secs(30), || {
+        let ip = jsonpath(
+            &server,
+            &["get", "svc", "-n", NS, "web-lb-2"],
+            "{.status.loadBalancer.ingress[0].ip}",
+        );
+        (ip == node_ip).then_some(())
+    });
+    drop(holder);
 }
