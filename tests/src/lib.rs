@@ -141,6 +141,12 @@ impl Server {
         Server::start_with(true, &[])
     }
 
+    /// Starts a server with its node agent (as [`Server::start_node`]) and extra
+    /// `k1s server` flags (e.g. `--iptables-backend legacy`).
+    pub fn start_node_with_args(args: &[&str]) -> Result<Server> {
+        Server::start_with(true, args)
+    }
+
     /// Starts a server without a node, with extra `k1s server` flags (e.g.
     /// `--controllers=*,-replicaset-controller` for objects no controller may touch).
     pub fn start_with_args(args: &[&str]) -> Result<Server> {

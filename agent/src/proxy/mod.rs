@@ -34,7 +34,10 @@ pub fn rule_context(config: &AgentConfig) -> rules::RuleContext {
 
 /// Runs the service proxy until `shutdown`.
 pub async fn run(client: Client, config: &AgentConfig, shutdown: watch::Receiver<bool>) {
-    let ipt = iptables::Iptables::detect().await;
+    let ipt = match config.iptables_backend {
+        Some(backend) => iptables::Iptables { backend },
+        None => iptables::Iptables::detect().await,
+    };
     info!(backend = ?ipt.backend, prefix = %config.proxy_chain_prefix, "service proxy starting");
     let proxier = sync::Proxier::new(ipt, rule_context(config));
     sync::run(
@@ -47,14 +50,17 @@ pub async fn run(client: Client, config: &AgentConfig, shutdown: watch::Receiver
     .await;
 }
 
-/// Removes k1s's chains and jump rules from both back ends (`k1s server --cleanup`).
+/// Removes k1s's chains and jump rules from both back ends (`k1s server --cleanup`),
+/// whichever `--iptables-backend` says: a failure is an error for the back end it
+/// names (nft under auto), a warning for the other (whose tools may be missing).
 pub async fn cleanup(config: &AgentConfig) -> anyhow::Result<()> {
     let mut result = Ok(());
+    let must = config.iptables_backend.unwrap_or(iptables::Backend::Nft);
     for backend in [iptables::Backend::Nft, iptables::Backend::Legacy] {
         let proxier = sync::Proxier::new(iptables::Iptables { backend }, rule_context(config));
         if let Err(e) = proxier.cleanup().await {
             tracing::warn!(?backend, "cannot remove the service rules: {e:#}");
-            if backend == iptables::Backend::Nft {
+            if backend == must {
                 result = Err(e);
             }
         }
