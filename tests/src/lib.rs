@@ -261,6 +261,11 @@ impl Server {
         }
     }
 
+    /// Replaces the extra `k1s server` flags for the next [`Server::launch`] / [`Server::restart`].
+    pub fn set_extra_args(&mut self, args: &[&str]) {
+        self.extra_args = args.iter().map(|a| a.to_string()).collect();
+    }
+
     /// The network slot n of a server with a node (pod range `10.42.<n>.0/24`):
     /// derive per-test host ports from it so parallel servers do not clash.
     pub fn node_slot(&self) -> Option<u8> {

@@ -2,7 +2,8 @@
 //! a ClusterIP (random balancing over two endpoints, and ClientIP affinity) reached
 //! from the host and from a pod, a NodePort on 127.0.0.1, a Service without
 //! endpoints refused at once; the rules live in the legacy tables only, a deleted
-//! Service's chains go, and `k1s server --cleanup` leaves no k1s chain in either back end.
+//! Service's chains go, a restart on nf_tables moves them there (none left in
+//! legacy), and `k1s server --cleanup` leaves no k1s chain in either back end.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -195,6 +196,25 @@ fn service_proxy_on_legacy_iptables() {
 
     let nft = save("iptables-nft-save");
     assert!(!nft.contains(&format!("{prefix}-")), "k1s chains in nf_tables:\n{nft}");
+
+    // Restarted on nf_tables, the proxy takes its rules along: none stay behind in
+    // the legacy tables (they would still see every packet).
+    server.set_extra_args(&["--iptables-backend", "nft"]);
+    server.restart().expect("restart on nft");
+    wait_for("the web rules in nf_tables", Duration::from_secs(30), || {
+        save("iptables-nft-save")
+            .contains(&format!("-A {prefix}-SERVICES -d {web_ip}/32"))
+            .then_some(())
+    });
+    let legacy = save("iptables-legacy-save");
+    assert!(
+        !legacy.contains(&format!("{prefix}-")),
+        "legacy chains left behind:\n{legacy}"
+    );
+    let body = wait_for("the web ClusterIP on nft", Duration::from_secs(30), || {
+        get(&format!("{web_ip}:80")).ok()
+    });
+    assert!(webs.contains(&body), "{body}");
 
     // `--cleanup` (default flags) removes everything from both back ends.
     server.kill().expect("kill");

@@ -19,7 +19,7 @@ pub mod sysctl;
 
 use k1s_apiserver::client::Client;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::AgentConfig;
 
@@ -39,6 +39,21 @@ pub async fn run(client: Client, config: &AgentConfig, shutdown: watch::Receiver
         None => iptables::Iptables::detect().await,
     };
     info!(backend = ?ipt.backend, prefix = %config.proxy_chain_prefix, "service proxy starting");
+    // Chains of an earlier run on the other back end would still see (and could
+    // DNAT) every packet with stale endpoints: remove them.
+    let other = iptables::Iptables {
+        backend: ipt.backend.other(),
+    };
+    if other
+        .holds_owned_chains(&names::Chains::new(&config.proxy_chain_prefix))
+        .await
+        == Some(true)
+    {
+        match sync::Proxier::new(other, rule_context(config)).cleanup().await {
+            Ok(()) => info!(backend = ?other.backend, "removed the service rules of the other back end"),
+            Err(e) => warn!(backend = ?other.backend, "cannot remove the service rules of the other back end: {e:#}"),
+        }
+    }
     let proxier = sync::Proxier::new(ipt, rule_context(config));
     sync::run(
         client,
@@ -59,7 +74,7 @@ pub async fn cleanup(config: &AgentConfig) -> anyhow::Result<()> {
     for backend in [iptables::Backend::Nft, iptables::Backend::Legacy] {
         let proxier = sync::Proxier::new(iptables::Iptables { backend }, rule_context(config));
         if let Err(e) = proxier.cleanup().await {
-            tracing::warn!(?backend, "cannot remove the service rules: {e:#}");
+            warn!(?backend, "cannot remove the service rules: {e:#}");
             if backend == must {
                 result = Err(e);
             }
