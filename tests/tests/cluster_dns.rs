@@ -1,0 +1,246 @@
+//! Cluster DNS as a pod sees it: `nslookup` in busybox pods through the
+//! resolv.conf the kubelet writes (nameserver = the `kube-dns` ClusterIP,
+//! reached through the service proxy, search path + `ndots:5`):
+//! `kubernetes.default`, a Service by short, namespaced and full name, a
+//! headless Service and a pod's `hostname.subdomain` name, SRV, PTR,
+//! ExternalName, NXDOMAIN, and an outside name answered by an upstream the
+//! test runs itself (dnsmasq on a loopback address, given to k1s with
+//! `--resolv-conf`).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k1s_e2e::Server;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+const MANIFESTS: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers: [{name: c, image: "busybox:1.36", command: [sleep, "3600"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db-0, namespace: shop, labels: {app: db}}
+spec:
+  hostname: db-0
+  subdomain: dbs
+  terminationGracePeriodSeconds: 0
+  containers: [{name: c, image: "busybox:1.36", command: [sleep, "3600"]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dbs, namespace: shop}
+spec:
+  clusterIP: None
+  selector: {app: db}
+  ports: [{name: pg, port: 5432}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ext, namespace: shop}
+spec: {type: ExternalName, externalName: example.test}
+"#;
+
+/// dnsmasq answering `example.test` on the server's upstream address; killed on drop.
+struct Upstream(Child);
+
+impl Upstream {
+    fn start(server: &Server) -> Upstream {
+        let addr = server.upstream_dns().expect("a node server has an upstream address");
+        let child = Command::new("dnsmasq")
+            .args([
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--pid-file=",
+                "--bind-interfaces",
+                &format!("--listen-address={addr}"),
+                "--port=53",
+                "--host-record=example.test,192.0.2.10",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq (Debian's dnsmasq-base) runs");
+        Upstream(child)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `nslookup` in a pod until its output contains every `want` (the
+/// kube-dns Service, its mirrored slice and the proxy rules take a moment).
+fn lookup(server: &Server, ns: &str, pod: &str, args: &[&str], want: &[&str]) -> String {
+    let mut cmd = vec!["exec", "-n", ns, pod, "--", "nslookup"];
+    cmd.extend_from_slice(args);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let out = server.kubectl(&cmd);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if want.iter().all(|w| text.contains(w)) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nslookup {args:?} in {ns}/{pod} never showed {want:?}; last:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn jsonpath(server: &Server, args: &[&str], path: &str) -> String {
+    let mut a = args.to_vec();
+    let p = format!("jsonpath={path}");
+    a.extend(["-o", &p]);
+    server.kubectl_ok(&a).trim().to_string()
+}
+
+#[test]
+fn cluster_dns() {
+    let server = Server::start_node().expect("server");
+    server.import_test_images().expect("import test images");
+    let _upstream = Upstream::start(&server);
+    server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(MANIFESTS));
+    server.wait_pod("default", "client", "1/1", "Running", TIMEOUT);
+    server.wait_pod("shop", "db-0", "1/1", "Running", TIMEOUT);
+
+    // The kube-dns Service k3s users look for, at the address pods are given.
+    let dns_ip = server.cluster_dns_ip();
+    assert_eq!(
+        jsonpath(
+            &server,
+            &["get", "svc", "kube-dns", "-n", "kube-system"],
+            "{.spec.clusterIP}"
+        ),
+        dns_ip
+    );
+    assert_eq!(
+        jsonpath(
+            &server,
+            &["get", "svc", "kube-dns", "-n", "kube-system"],
+            "{.metadata.labels.k8s-app}"
+        ),
+        "kube-dns"
+    );
+    let resolv = server.kubectl_ok(&["exec", "client", "--", "cat", "/etc/resolv.conf"]);
+    assert_eq!(
+        resolv,
+        format!(
+            "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver {dns_ip}\noptions ndots:5\n"
+        )
+    );
+    // Its Endpoints are mirrored into a slice the proxy routes by.
+    let slice_addr = jsonpath(
+        &server,
+        &[
+            "get",
+            "endpointslices",
+            "-n",
+            "kube-system",
+            "-l",
+            "endpointslice.kubernetes.io/managed-by=endpointslicemirroring-controller.k8s.io,kubernetes.io/service-name=kube-dns",
+        ],
+        "{.items[0].endpoints[0].addresses[0]}",
+    );
+    assert_eq!(slice_addr, server.pod_gateway().unwrap().to_string());
+
+    // kubernetes.default: through the search path (kubernetes.default.default.svc… is NXDOMAIN first).
+    let api_ip = server.kubernetes_service_ip();
+    lookup(
+        &server,
+        "default",
+        "client",
+        &["kubernetes.default"],
+        &[
+            "Name:\tkubernetes.default.svc.cluster.local",
+            &format!("Address: {api_ip}"),
+        ],
+    );
+
+    // A Service by its namespaced and full names from another namespace, and
+    // by its short name from its own.
+    let web_ip = jsonpath(&server, &["get", "svc", "web", "-n", "shop"], "{.spec.clusterIP}");
+    let web = format!("Address: {web_ip}");
+    lookup(&server, "default", "client", &["web.shop"], &[&web]);
+    lookup(&server, "default", "client", &["web.shop.svc.cluster.local"], &[&web]);
+    lookup(&server, "shop", "db-0", &["web"], &[&web]);
+    lookup(
+        &server,
+        "default",
+        "client",
+        &["-type=srv", "_http._tcp.web.shop.svc.cluster.local"],
+        &["service = 0 100 80 web.shop.svc.cluster.local"],
+    );
+    lookup(
+        &server,
+        "default",
+        "client",
+        &[&web_ip],
+        &["name = web.shop.svc.cluster.local"],
+    );
+
+    // Headless: the pod's address, under the Service's name and the pod's own.
+    let db_ip = jsonpath(&server, &["get", "pod", "db-0", "-n", "shop"], "{.status.podIP}");
+    let db = format!("Address: {db_ip}");
+    lookup(&server, "default", "client", &["dbs.shop.svc.cluster.local"], &[&db]);
+    lookup(&server, "default", "client", &["db-0.dbs.shop"], &[&db]);
+    let dashed = db_ip.replace('.', "-");
+    lookup(
+        &server,
+        "default",
+        "client",
+        &[&format!("{dashed}.shop.pod.cluster.local")],
+        &[&db],
+    );
+
+    // Unknown names in the cluster domain: NXDOMAIN, not a timeout.
+    lookup(
+        &server,
+        "default",
+        "client",
+        &["nope.shop.svc.cluster.local"],
+        &["NXDOMAIN"],
+    );
+
+    // Outside names go to the upstream of --resolv-conf; ExternalName is a CNAME.
+    lookup(
+        &server,
+        "default",
+        "client",
+        &["example.test"],
+        &["Address: 192.0.2.10"],
+    );
+    lookup(
+        &server,
+        "default",
+        "client",
+        &["ext.shop.svc.cluster.local"],
+        &["canonical name = example.test"],
+    );
+}
