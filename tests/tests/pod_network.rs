@@ -90,6 +90,13 @@ fn reservations(data_dir: &Path) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// The bridge plugin's masquerade chain of an attachment: `CNI-` + SHA-512(network + id), 28 characters.
+fn masq_chain(network: &str, id: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA512, format!("{network}{id}").as_bytes());
+    let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("CNI-{}", &hex[..24])
+}
+
 fn nat_rules() -> String {
     let out = Command::new("iptables-save")
         .args(["-t", "nat"])
@@ -143,10 +150,37 @@ fn pod_network() {
     // Pod to pod by pod IP.
     assert_eq!(pod_get(&server, "client", &web_ip, 8080), "web");
 
-    // A reservation left by a pod that is gone (no sandbox): released at the next start.
+    // A pod that is gone (no sandbox) left its reservation and the bridge
+    // plugin's masquerade rules: both are released at the next start.
     let stale_ip = format!("10.42.{slot}.250");
+    let stale_id = format!("gone-pod-{slot}");
     let stale = server.data_dir.join("cni/networks/k1s").join(&stale_ip);
-    std::fs::write(&stale, "no-such-pod\r\neth0").expect("write a stale reservation");
+    std::fs::write(&stale, format!("{stale_id}\r\neth0")).expect("write a stale reservation");
+    let stale_chain = masq_chain("k1s", &stale_id);
+    let stale_comment = format!("name: \"k1s\" id: \"{stale_id}\"");
+    for args in [
+        vec!["-N", &stale_chain],
+        vec!["-A", &stale_chain, "-d", "10.42.0.0/16", "-j", "ACCEPT"],
+        vec![
+            "-A",
+            "POSTROUTING",
+            "-s",
+            &stale_ip,
+            "-j",
+            &stale_chain,
+            "-m",
+            "comment",
+            "--comment",
+            &stale_comment,
+        ],
+    ] {
+        let out = Command::new("iptables")
+            .args(["-w", "-t", "nat"])
+            .args(&args)
+            .output()
+            .expect("iptables");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
 
     // The client's network breaks while the server is down (its veth is gone):
     // the CHECK on adoption fails and its network is set up again, same address.
@@ -175,6 +209,10 @@ fn pod_network() {
     assert_eq!(pod_ip(&server, "web"), web_ip);
     assert_eq!(pod_ip(&server, "client"), client_ip);
     assert!(!stale.exists(), "the stale reservation of {stale_ip} was not released");
+    assert!(
+        !nat_rules().contains(&stale_chain),
+        "masquerade rules of a gone pod left behind"
+    );
     assert_eq!(http_get("127.0.0.1", host_port).as_deref(), Some("web"));
     wait_for("the client's network set up again", Duration::from_secs(30), || {
         let cmd = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {web_ip} 8080");
@@ -204,7 +242,15 @@ fn pod_network() {
 
     // --cleanup removes portmap's rules of k1s's pods and k1s's CNI state.
     let web_uid = pod_uid(&server, "web");
-    assert!(nat_rules().contains(&web_uid), "no portmap rule for the web pod");
+    let rules = nat_rules();
+    assert!(
+        rules.contains(&format!("dnat name: \\\"k1s\\\" id: \\\"{web_uid}\\\"")),
+        "no portmap rule for the web pod:\n{rules}"
+    );
+    assert!(
+        rules.contains(&format!(":{} ", masq_chain("k1s", &web_uid))),
+        "no masquerade chain named as expected:\n{rules}"
+    );
     server.stop().expect("stop");
     server.cleanup_node().expect("cleanup");
     let rules = nat_rules();

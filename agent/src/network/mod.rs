@@ -5,6 +5,7 @@
 //! - [`libcni`]: ADD/CHECK/DEL of a list with `prevResult` and the result [`cache`];
 //! - [`ports`]: a pod's `hostPort`s as portmap's `portMappings`;
 //! - [`ipam_gc`]: host-local reservations and which are stale;
+//! - [`masq`]: the bridge plugin's masquerade rules when it cannot remove them;
 //! - [`node`]: forwarding sysctls, br_netfilter and the bridge at start.
 
 pub mod cache;
@@ -12,6 +13,7 @@ pub mod conf;
 pub mod exec;
 pub mod ipam_gc;
 pub mod libcni;
+pub mod masq;
 pub mod node;
 pub mod ports;
 pub mod types;
@@ -148,14 +150,27 @@ impl CniNetwork {
     }
 
     /// DEL of one attachment with what its ADD cached (else the current list).
+    /// `ips`: addresses known to be the attachment's besides the cached ones.
     async fn del_attachment(
         &self,
         list: &ConfList,
         container_id: &str,
         ifname: &str,
         netns: PathBuf,
+        ips: &[IpAddr],
     ) -> anyhow::Result<()> {
         let cached = self.cni.cache.load(&list.name, container_id, ifname);
+        if netns.as_os_str().is_empty() && list.name == self.list.name {
+            // Without the namespace the bridge plugin cannot find the pod's
+            // addresses, and leaves its masquerade rules behind.
+            let mut all: Vec<IpAddr> = cached
+                .as_ref()
+                .and_then(|c| serde_json::from_value::<CniResult>(c.result.clone()).ok())
+                .map(|r| r.ip_addrs())
+                .unwrap_or_default();
+            all.extend_from_slice(ips);
+            masq::teardown(&list.name, container_id, &all).await;
+        }
         let (list, rt) = match &cached {
             Some(c) => (c.conf_list().unwrap_or_else(|_| list.clone()), c.runtime_conf(&netns)),
             None => (
@@ -210,10 +225,10 @@ impl CniNetwork {
             PathBuf::new()
         };
         let eth = self
-            .del_attachment(&self.list, &req.pod_uid, POD_IFNAME, netns.clone())
+            .del_attachment(&self.list, &req.pod_uid, POD_IFNAME, netns.clone(), &[])
             .await;
         let lo = self
-            .del_attachment(&self.loopback, &req.pod_uid, LO_IFNAME, netns)
+            .del_attachment(&self.loopback, &req.pod_uid, LO_IFNAME, netns, &[])
             .await;
         eth.and(lo)
     }
@@ -232,7 +247,7 @@ impl CniNetwork {
                 &self.list
             };
             if let Err(e) = self
-                .del_attachment(list, &entry.container_id, &entry.if_name, PathBuf::new())
+                .del_attachment(list, &entry.container_id, &entry.if_name, PathBuf::new(), &[])
                 .await
             {
                 warn!(
@@ -247,7 +262,7 @@ impl CniNetwork {
         for r in ipam_gc::stale(&reservations, live) {
             let ifname = r.ifname.as_deref().unwrap_or(POD_IFNAME);
             if let Err(e) = self
-                .del_attachment(&self.list, &r.container_id, ifname, PathBuf::new())
+                .del_attachment(&self.list, &r.container_id, ifname, PathBuf::new(), &[r.ip])
                 .await
             {
                 warn!(ip = %r.ip, container = r.container_id, "host-local release: {e:#}");
@@ -311,6 +326,8 @@ impl PodNetwork for CniNetwork {
                 "network check failed, setting the pod network up again: {err:#}"
             );
             self.del(req).await?;
+            // A pod whose interface is gone keeps its masquerade rules through DEL.
+            masq::teardown(&self.list.name, &req.pod_uid, &old.into_iter().collect::<Vec<_>>()).await;
             match self.add(req, old).await {
                 Ok(ips) => Ok(ips),
                 Err(e) if old.is_some() => {
