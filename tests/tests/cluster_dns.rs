@@ -1,11 +1,14 @@
-//! Cluster DNS as a pod sees it: `nslookup` in busybox pods through the
-//! resolv.conf the kubelet writes (nameserver = the `kube-dns` ClusterIP,
-//! reached through the service proxy, search path + `ndots:5`):
-//! `kubernetes.default`, a Service by short, namespaced and full name, a
-//! headless Service and a pod's `hostname.subdomain` name, SRV, PTR,
-//! ExternalName, NXDOMAIN, and an outside name answered by an upstream the
-//! test runs itself (dnsmasq on a loopback address, given to k1s with
-//! `--resolv-conf`).
+//! Cluster DNS as pods see it: the `kube-dns` Service (at the address the
+//! kubelet writes into pods' resolv.conf) and its mirrored EndpointSlice
+//! naming the DNS server on the pod gateway; glibc's resolver walking the
+//! search path with `ndots:5` (`kubernetes.default`, a Service by short,
+//! namespaced and full name, `hostname.subdomain`, an outside name answered by
+//! an upstream the test runs itself: dnsmasq on a loopback address given to
+//! k1s with `--resolv-conf`); and busybox's `nslookup` for A, SRV, PTR,
+//! headless Services, pod A records, NXDOMAIN and ExternalName CNAMEs.
+//!
+//! The queries go to the gateway address; reaching it through the kube-dns
+//! ClusterIP is the service proxy's part (its own e2e covers ClusterIPs).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -56,6 +59,28 @@ metadata: {name: ext, namespace: shop}
 spec: {type: ExternalName, externalName: example.test}
 "#;
 
+/// A pod with glibc's resolver (python's `socket.gethostbyname_ex`) and the
+/// resolv.conf the kubelet writes for `ClusterFirst`, but naming the DNS
+/// server on the pod gateway rather than the kube-dns ClusterIP, so the search
+/// path is exercised without the service proxy.
+fn resolver_pod(namespace: &str, gateway: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: resolver, namespace: {namespace}}}
+spec:
+  terminationGracePeriodSeconds: 0
+  dnsPolicy: None
+  dnsConfig:
+    nameservers: ["{gateway}"]
+    searches: [{namespace}.svc.cluster.local, svc.cluster.local, cluster.local]
+    options: [{{name: ndots, value: "5"}}]
+  containers: [{{name: c, image: "python:3.11-slim", command: [sleep, "3600"]}}]
+"#
+    )
+}
+
 /// dnsmasq answering `example.test` on the server's upstream address; killed on drop.
 struct Upstream(Child);
 
@@ -90,11 +115,13 @@ impl Drop for Upstream {
     }
 }
 
-/// Runs `nslookup` in a pod until its output contains every `want` (the
-/// kube-dns Service, its mirrored slice and the proxy rules take a moment).
+/// Runs busybox's `nslookup` (which applies no search path) against the DNS
+/// server on the pod gateway in a pod until its output contains every `want`.
 fn lookup(server: &Server, ns: &str, pod: &str, args: &[&str], want: &[&str]) -> String {
     let mut cmd = vec!["exec", "-n", ns, pod, "--", "nslookup"];
     cmd.extend_from_slice(args);
+    let gateway = server.pod_gateway().expect("a node server").to_string();
+    cmd.push(&gateway);
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let out = server.kubectl(&cmd);
@@ -114,6 +141,27 @@ fn lookup(server: &Server, ns: &str, pod: &str, args: &[&str], want: &[&str]) ->
     }
 }
 
+/// glibc's `gethostbyname` (search path and ndots) in a resolver pod until it
+/// gives `ip` as the address of `fqdn`.
+fn resolve(server: &Server, ns: &str, name: &str, ip: &str, fqdn: &str) {
+    let script = "import socket, sys\nh, _, ips = socket.gethostbyname_ex(sys.argv[1])\nprint(h, *ips)";
+    let want = format!("{fqdn} {ip}");
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let out = server.kubectl(&["exec", "-n", ns, "resolver", "--", "python", "-c", script, name]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.trim() == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gethostbyname({name}) in {ns} never gave {want:?}; last: {text:?} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn jsonpath(server: &Server, args: &[&str], path: &str) -> String {
     let mut a = args.to_vec();
     let p = format!("jsonpath={path}");
@@ -127,7 +175,13 @@ fn cluster_dns() {
     server.import_test_images().expect("import test images");
     let _upstream = Upstream::start(&server);
     server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(MANIFESTS));
+    let gateway = server.pod_gateway().expect("a node server").to_string();
+    for ns in ["default", "shop"] {
+        server.kubectl_stdin_ok(&["apply", "-f", "-"], Some(&resolver_pod(ns, &gateway)));
+    }
     server.wait_pod("default", "client", "1/1", "Running", TIMEOUT);
+    server.wait_pod("default", "resolver", "1/1", "Running", TIMEOUT);
+    server.wait_pod("shop", "resolver", "1/1", "Running", TIMEOUT);
     server.wait_pod("shop", "db-0", "1/1", "Running", TIMEOUT);
 
     // The kube-dns Service k3s users look for, at the address pods are given.
@@ -170,26 +224,30 @@ fn cluster_dns() {
     );
     assert_eq!(slice_addr, server.pod_gateway().unwrap().to_string());
 
-    // kubernetes.default: through the search path (kubernetes.default.default.svc… is NXDOMAIN first).
+    // As a pod's glibc resolver walks the search path with ndots:5:
+    // `kubernetes.default` is tried as kubernetes.default.default.svc.cluster.local
+    // (NXDOMAIN) before kubernetes.default.svc.cluster.local.
     let api_ip = server.kubernetes_service_ip();
-    lookup(
+    resolve(
         &server,
         "default",
-        "client",
-        &["kubernetes.default"],
-        &[
-            "Name:\tkubernetes.default.svc.cluster.local",
-            &format!("Address: {api_ip}"),
-        ],
+        "kubernetes.default",
+        &api_ip,
+        "kubernetes.default.svc.cluster.local",
     );
-
-    // A Service by its namespaced and full names from another namespace, and
-    // by its short name from its own.
+    // A Service by its short name from its own namespace, and by its
+    // namespaced and full names from another.
     let web_ip = jsonpath(&server, &["get", "svc", "web", "-n", "shop"], "{.spec.clusterIP}");
+    let web_fqdn = "web.shop.svc.cluster.local";
+    resolve(&server, "shop", "web", &web_ip, web_fqdn);
+    resolve(&server, "default", "web.shop", &web_ip, web_fqdn);
+    resolve(&server, "default", "web.shop.svc.cluster.local", &web_ip, web_fqdn);
+    // An outside name falls through the search path to the upstream.
+    resolve(&server, "default", "example.test", "192.0.2.10", "example.test");
+
+    // Record types, from busybox's nslookup.
     let web = format!("Address: {web_ip}");
-    lookup(&server, "default", "client", &["web.shop"], &[&web]);
-    lookup(&server, "default", "client", &["web.shop.svc.cluster.local"], &[&web]);
-    lookup(&server, "shop", "db-0", &["web"], &[&web]);
+    lookup(&server, "default", "client", &[web_fqdn], &[&web]);
     lookup(
         &server,
         "default",
@@ -209,7 +267,14 @@ fn cluster_dns() {
     let db_ip = jsonpath(&server, &["get", "pod", "db-0", "-n", "shop"], "{.status.podIP}");
     let db = format!("Address: {db_ip}");
     lookup(&server, "default", "client", &["dbs.shop.svc.cluster.local"], &[&db]);
-    lookup(&server, "default", "client", &["db-0.dbs.shop"], &[&db]);
+    lookup(
+        &server,
+        "default",
+        "client",
+        &["db-0.dbs.shop.svc.cluster.local"],
+        &[&db],
+    );
+    resolve(&server, "shop", "db-0.dbs", &db_ip, "db-0.dbs.shop.svc.cluster.local");
     let dashed = db_ip.replace('.', "-");
     lookup(
         &server,
