@@ -162,12 +162,18 @@ async fn run_parts(
         }
     });
 
+    let proxy_client = client.clone();
+    let proxy_config = config.clone();
+    let proxy_shutdown = shutdown.clone();
+    let proxy_task = tokio::spawn(async move { crate::proxy::run(proxy_client, &proxy_config, proxy_shutdown).await });
+
     let status = Arc::new(ContainerdStatus { containerd, images });
     NodeAgent::new(client, config, status).run(shutdown.clone()).await;
 
     let _ = shutdown.wait_for(|s| *s).await;
     let _ = pods.await;
     let _ = kubelet_task.await;
+    let _ = proxy_task.await;
     if let Some(dns) = dns {
         let _ = dns.await;
     }

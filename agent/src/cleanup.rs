@@ -1,6 +1,7 @@
 //! `k1s server --cleanup`: removes what the node agent leaves on the machine
 //! when it stops (running containers and their shims, pod sandboxes and their
-//! network with its portmap rules and CNI state, k1s's containerd, the pod bridge), for uninstalling and for tests.
+//! network with its portmap rules and CNI state, k1s's containerd, the pod bridge,
+//! the service proxy's iptables chains), for uninstalling and for tests.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +65,9 @@ pub async fn cleanup(config: AgentConfig) -> anyhow::Result<()> {
         s.shutdown().await;
     }
     delete_bridge(&config.cni_bridge).await;
+    crate::proxy::cleanup(&config)
+        .await
+        .context("cannot remove the service proxy's rules")?;
     Ok(())
 }
 

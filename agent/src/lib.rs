@@ -15,6 +15,7 @@
 //! - [`streaming`]: exec/attach/port-forward protocols (WebSocket, SPDY).
 //! - [`server`]: the kubelet-style HTTPS endpoint (port 10250).
 //! - [`node`]: Node registration, Lease heartbeat, node status.
+//! - [`proxy`]: the iptables Service proxy (kube-proxy's layout).
 //! - [`dns`]: cluster DNS (the `kube-dns` Service and its server).
 
 pub mod agent;
@@ -31,6 +32,7 @@ pub mod network;
 pub mod node;
 pub mod pods;
 pub mod probes;
+pub mod proxy;
 pub mod runtime;
 pub mod server;
 pub mod streaming;

@@ -314,6 +314,11 @@ impl Server {
         self.node.as_ref().map(|n| format!("K1S{}", n.n))
     }
 
+    /// The network slot n (100–250) of a server with a node.
+    pub fn net_slot(&self) -> Option<u8> {
+        self.node.as_ref().map(|n| n.n)
+    }
+
     /// The node's pod range (`10.42.<n>.0/24`; `None` without a node).
     pub fn pod_cidr(&self) -> Option<String> {
         self.node.as_ref().map(|n| format!("10.42.{}.0/24", n.n))

@@ -36,6 +36,7 @@ use self::ports::{
 };
 use super::resource;
 use super::runtime::{cache_key, Action, Cache, Change, Controller, Informer, QueueConfig, Reconciler, WorkQueue};
+use super::scheduler::filters::host_ports;
 use super::written_versions::WrittenVersions;
 use crate::api::Api;
 use crate::client::Client;
@@ -108,11 +109,23 @@ pub fn spawn(api: Arc<Api>, config: Config, shutdown: watch::Receiver<bool>) -> 
             }
         }
     });
+    // A pod that goes lets its hostPorts go: waiting load balancers look again.
+    let (q, svc_cache) = (queue.clone(), services.cache());
+    let pods = Informer::new(client.clone(), resource("", "pods")).on_change(move |change| {
+        if let Change::Deleted(pod) = change {
+            if !host_ports(pod).is_empty() {
+                for key in load_balancer_keys(&svc_cache) {
+                    q.add(key);
+                }
+            }
+        }
+    });
     let svc_cache = services.cache();
     let reconciler = Arc::new(ServiceLb {
         client,
         services: services.cache(),
         nodes: nodes.cache(),
+        pods: pods.cache(),
         events: recorder,
         queue: queue.clone(),
         host_ports: config.host_ports,
@@ -121,7 +134,7 @@ pub fn spawn(api: Arc<Api>, config: Config, shutdown: watch::Receiver<bool>) -> 
     });
     // One worker: the port claims are handed out in order.
     let controller = Controller::new(NAME, reconciler, queue)
-        .informers(vec![services, nodes])
+        .informers(vec![services, nodes, pods])
         .workers(1)
         .resync(config.resync, move || load_balancer_keys(&svc_cache));
     tokio::spawn(controller.run(shutdown))
@@ -172,6 +185,7 @@ struct ServiceLb {
     client: Client,
     services: Cache,
     nodes: Cache,
+    pods: Cache,
     events: EventRecorder,
     queue: WorkQueue<String>,
     host_ports: Arc<dyn HostPorts>,
@@ -282,7 +296,7 @@ impl ServiceLb {
             self.write_status(svc, &desired).await?;
             return Ok(Action::Done);
         }
-        if let Some(conflict) = self.conflict(key, svc, &wanted, &nodes, &ips).await? {
+        if let Some(conflict) = self.conflict(key, svc, &wanted, &nodes, &ips) {
             self.let_go(key);
             self.write_status(svc, &json!({})).await?;
             let err = anyhow::anyhow!("failed to ensure load balancer: {conflict}");
@@ -305,14 +319,14 @@ impl ServiceLb {
     }
 
     /// Who else holds one of the ports the Service does not hold yet.
-    async fn conflict(
+    fn conflict(
         &self,
         key: &str,
         svc: &Value,
         wanted: &[LbPort],
         nodes: &[&Value],
         ips: &[std::net::IpAddr],
-    ) -> anyhow::Result<Option<Conflict>> {
+    ) -> Option<Conflict> {
         let node = nodes.iter().filter_map(|n| n.name()).collect::<Vec<_>>().join(",");
         let conflict = |port: LbPort, holder: Holder| Conflict {
             port,
@@ -325,49 +339,31 @@ impl ServiceLb {
                 .iter()
                 .find_map(|p| claims.holder(p, key).map(|o| (p.clone(), o.to_string())))
             {
-                return Ok(Some(conflict(p, Holder::LoadBalancer(other))));
+                return Some(conflict(p, Holder::LoadBalancer(other)));
             }
             let mine = claims.held.get(key).cloned().unwrap_or_default();
             wanted.iter().filter(|p| !mine.contains(p)).cloned().collect()
         };
         if new.is_empty() {
-            return Ok(None);
+            return None;
         }
-        let pods = self.pods_on(nodes).await?;
+        let on_nodes: Vec<&str> = nodes.iter().filter_map(|n| n.name()).collect();
+        let pods = self.pods.list();
+        let pods_on_nodes = pods
+            .iter()
+            .map(|p| p.as_ref())
+            .filter(|p| p["spec"]["nodeName"].as_str().is_some_and(|n| on_nodes.contains(&n)));
         let services = self.services.list();
-        if let Some((p, holder)) = cluster_holder(&new, key, services.iter().map(|s| s.as_ref()), &pods, ips) {
-            return Ok(Some(conflict(p, holder)));
+        if let Some((p, holder)) = cluster_holder(&new, key, services.iter().map(|s| s.as_ref()), pods_on_nodes, ips) {
+            return Some(conflict(p, holder));
         }
         for p in &new {
             if let Some(why) = ips.iter().find_map(|ip| self.host_ports.in_use(*ip, p)) {
-                return Ok(Some(conflict(p.clone(), Holder::Host(why))));
+                return Some(conflict(p.clone(), Holder::Host(why)));
             }
         }
         debug!(service = %svc.name().unwrap_or_default(), "ports free");
-        Ok(None)
-    }
-
-    /// The pods bound to these nodes (read when a port is first taken, not cached).
-    async fn pods_on(&self, nodes: &[&Value]) -> anyhow::Result<Vec<Value>> {
-        let mut pods = Vec::new();
-        for name in nodes.iter().filter_map(|n| n.name()) {
-            let query = format!(
-                "fieldSelector={}",
-                percent_encoding::utf8_percent_encode(
-                    &format!("spec.nodeName={name}"),
-                    percent_encoding::NON_ALPHANUMERIC
-                )
-            );
-            let list = self
-                .client
-                .list(resource("", "pods"), None, &query)
-                .await
-                .with_context(|| format!("listing the pods of node {name}"))?;
-            if let Some(items) = list["items"].as_array() {
-                pods.extend(items.iter().cloned());
-            }
-        }
-        Ok(pods)
+        None
     }
 
     /// The Service no longer wants a load balancer: let its ports go, clear

@@ -196,7 +196,7 @@ pub fn cluster_holder<'a>(
     wanted: &[LbPort],
     me: &str,
     services: impl IntoIterator<Item = &'a Value>,
-    pods: &[Value],
+    pods: impl IntoIterator<Item = &'a Value>,
     node_ips: &[IpAddr],
 ) -> Option<(LbPort, Holder)> {
     let mut held: Vec<(LbPort, Holder)> = Vec::new();
@@ -208,7 +208,7 @@ pub fn cluster_holder<'a>(
         }
         held.extend(node_ports(svc).into_iter().map(|p| (p, Holder::NodePort(key.clone()))));
     }
-    for pod in pods.iter().filter(|p| !is_finished(p)) {
+    for pod in pods.into_iter().filter(|p| !is_finished(p)) {
         let Some(name) = pod.name() else { continue };
         let key = cache_key(pod.namespace(), name);
         for hp in host_ports(pod) {
@@ -351,7 +351,7 @@ mod tests {
             json!({"metadata": {"name": name, "namespace": "ns"}, "status": {"phase": phase},
                 "spec": {"containers": [{"name": "c", "ports": [port]}]}})
         };
-        let pods = vec![
+        let pods = [
             pod("all", json!({"containerPort": 80, "hostPort": 8080}), "Running"),
             pod(
                 "other-ip",
@@ -371,8 +371,9 @@ mod tests {
             pod("done", json!({"containerPort": 80, "hostPort": 8083}), "Succeeded"),
         ];
         let services = [np.clone(), me.clone(), cluster_ip];
-        let check =
-            |port: LbPort| cluster_holder(&[port], "default/me", services.iter(), &pods, &node_ips).map(|(_, h)| h);
+        let check = |port: LbPort| {
+            cluster_holder(&[port], "default/me", services.iter(), pods.iter(), &node_ips).map(|(_, h)| h)
+        };
         assert_eq!(check(p(30080, "TCP")), Some(Holder::NodePort("default/np".into())));
         assert_eq!(check(p(30080, "UDP")), None);
         assert_eq!(check(p(30090, "TCP")), None, "its own nodePort");
