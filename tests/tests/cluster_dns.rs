@@ -7,8 +7,8 @@
 //! k1s with `--resolv-conf`); and busybox's `nslookup` for A, SRV, PTR,
 //! headless Services, pod A records, NXDOMAIN and ExternalName CNAMEs.
 //!
-//! The queries go to the gateway address; reaching it through the kube-dns
-//! ClusterIP is the service proxy's part (its own e2e covers ClusterIPs).
+//! Most queries go to the gateway address; one goes to the kube-dns ClusterIP
+//! named in the pod's resolv.conf, through the service proxy's rules.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -162,6 +162,24 @@ fn resolve(server: &Server, ns: &str, name: &str, ip: &str, fqdn: &str) {
     }
 }
 
+/// Runs kubectl until its output contains `want`.
+fn wait_for_output(server: &Server, args: &[&str], want: &str) -> String {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let out = server.kubectl(args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains(want) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kubectl {args:?} never showed {want:?}; last: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn jsonpath(server: &Server, args: &[&str], path: &str) -> String {
     let mut a = args.to_vec();
     let p = format!("jsonpath={path}");
@@ -262,6 +280,11 @@ fn cluster_dns() {
         &[&web_ip],
         &["name = web.shop.svc.cluster.local"],
     );
+
+    // Through the kube-dns ClusterIP of the pod's own resolv.conf (the service
+    // proxy's rules lead it to the gateway).
+    let via_service = wait_for_output(&server, &["exec", "client", "--", "nslookup", web_fqdn], &web);
+    assert!(via_service.contains(&format!("Server:\t\t{dns_ip}")), "{via_service}");
 
     // Headless: the pod's address, under the Service's name and the pod's own.
     let db_ip = jsonpath(&server, &["get", "pod", "db-0", "-n", "shop"], "{.status.podIP}");
