@@ -22,6 +22,7 @@ use tokio_rustls::TlsConnector;
 mod deployment;
 mod dns;
 mod pods;
+mod proxy;
 
 /// The benchmarks.
 #[derive(Subcommand, Debug)]
@@ -94,6 +95,17 @@ pub enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// The iptables Service proxy: endpoint change → rules applied (50 endpoints),
+    /// a full sync of 500 Services, throughput through a ClusterIP against the pod IP.
+    Proxy {
+        /// Endpoint changes to time.
+        #[arg(long, default_value_t = 100)]
+        changes: usize,
+        /// A `docker save` archive of busybox:1.36 to import (the e2e tests build one
+        /// under /var/tmp/k1s-test-images/).
+        #[arg(long)]
+        image_archive: PathBuf,
+    },
     /// Store growth and disk writes with one Lease renewed every 10 s.
     Churn {
         /// Minutes to run.
@@ -127,6 +139,7 @@ pub fn run(bench: Bench) -> Result<()> {
                 rate,
                 seconds,
             } => dns::dns_bench(image_archive, services, rate, seconds).await,
+            Bench::Proxy { changes, image_archive } => proxy::proxy_bench(changes, image_archive).await,
         }
     })
 }

@@ -126,7 +126,7 @@ pub(super) async fn wait_node_ready(conn: &mut Conn) -> Result<()> {
     }
 }
 
-async fn wait_pod_ready(conn: &mut Conn, name: &str, deadline: Duration) -> Result<()> {
+pub(super) async fn wait_pod_ready(conn: &mut Conn, name: &str, deadline: Duration) -> Result<()> {
     let until = Instant::now() + deadline;
     loop {
         let (code, body) = conn
