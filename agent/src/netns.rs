@@ -33,3 +33,22 @@ pub async fn connect_tcp(netns: &Path, addr: SocketAddr, timeout: Duration) -> a
     std_stream.set_nonblocking(true)?;
     Ok(tokio::net::TcpStream::from_std(std_stream)?)
 }
+
+/// Binds a UDP socket to `local` inside the network namespace bind-mounted at
+/// `netns` (as [`connect_tcp`], a short-lived thread joins the namespace; the
+/// socket stays in it): traffic from it leaves as a pod's would.
+pub fn bind_udp(netns: &Path, local: SocketAddr) -> anyhow::Result<std::net::UdpSocket> {
+    let netns: PathBuf = netns.to_path_buf();
+    std::thread::Builder::new()
+        .name("netns-bind".into())
+        .spawn(move || -> anyhow::Result<std::net::UdpSocket> {
+            let ns =
+                File::open(&netns).with_context(|| format!("cannot open network namespace {}", netns.display()))?;
+            setns(&ns, CloneFlags::CLONE_NEWNET)
+                .with_context(|| format!("cannot enter network namespace {}", netns.display()))?;
+            std::net::UdpSocket::bind(local).with_context(|| format!("bind udp {local}"))
+        })
+        .context("cannot start a thread to bind in the pod's network namespace")?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the netns bind thread panicked"))?
+}

@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 mod deployment;
+mod dns;
 mod pods;
 mod proxy;
 
@@ -77,6 +78,23 @@ pub enum Bench {
         #[arg(long)]
         image_archive: PathBuf,
     },
+    /// Cluster DNS from a pod's network namespace: A queries at a fixed rate,
+    /// latency percentiles and losses.
+    Dns {
+        /// A `docker save` archive of busybox:1.36 to import (the e2e tests build one
+        /// under /var/tmp/k1s-test-images/).
+        #[arg(long)]
+        image_archive: PathBuf,
+        /// Services whose names are queried.
+        #[arg(long, default_value_t = 100)]
+        services: usize,
+        /// Queries per second offered.
+        #[arg(long, default_value_t = 10_000)]
+        rate: usize,
+        /// Seconds the load runs.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// The iptables Service proxy: endpoint change → rules applied (50 endpoints),
     /// a full sync of 500 Services, throughput through a ClusterIP against the pod IP.
     Proxy {
@@ -115,6 +133,12 @@ pub fn run(bench: Bench) -> Result<()> {
             Bench::Churn { minutes, interval } => churn(minutes, Duration::from_secs(interval)).await,
             Bench::Pods { pods, image_archive } => pods::pods(pods, image_archive).await,
             Bench::Deployment { image_archive } => deployment::deployment_bench(image_archive).await,
+            Bench::Dns {
+                image_archive,
+                services,
+                rate,
+                seconds,
+            } => dns::dns_bench(image_archive, services, rate, seconds).await,
             Bench::Proxy { changes, image_archive } => proxy::proxy_bench(changes, image_archive).await,
         }
     })

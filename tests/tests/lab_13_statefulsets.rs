@@ -1,16 +1,15 @@
-//! Lab L13 — StatefulSets, the parts that need neither storage nor cluster
-//! DNS: a headless Service and a StatefulSet of 3 whose pods `web-0`,
-//! `web-1`, `web-2` start in order with stable hostnames; a deleted `web-1`
-//! comes back as `web-1`; scaling down removes the highest ordinals first;
-//! the Service's Endpoints and EndpointSlices list the pods with their
-//! hostnames; `kubectl rollout status|history|undo` work. Also a DaemonSet
-//! runs one pod on the node.
+//! Lab L13 — StatefulSets, the parts that need no storage: a headless
+//! Service and a StatefulSet of 3 whose pods `web-0`, `web-1`, `web-2` start
+//! in order with stable hostnames; the Service's Endpoints and EndpointSlices
+//! list the pods with their hostnames, and cluster DNS resolves
+//! `web-0.nginx.default.svc.cluster.local` and `nginx.default.svc.cluster.local`
+//! from the pods; a deleted `web-1` comes back as `web-1`; scaling down removes
+//! the highest ordinals first; `kubectl rollout status|history|undo` work.
+//! Also a DaemonSet runs one pod on the node.
 //!
 //! Still to come: per-pod PVCs that keep their data across a pod's
 //! replacement need the storage issue (a provisioner that binds claims;
-//! claim creation per ordinal is covered by the controller's API tests), and
-//! `web-0.nginx.default.svc.cluster.local` resolving needs the cluster DNS
-//! of issue 6.
+//! claim creation per ordinal is covered by the controller's API tests).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -107,6 +106,18 @@ fn created(pod: &Value) -> jiff::Timestamp {
         .expect("creationTimestamp")
 }
 
+/// busybox's `nslookup name` in a pod, against the cluster DNS server on the
+/// pod gateway, until its output shows every `want` (cluster DNS follows the
+/// EndpointSlices within moments).
+fn nslookup(server: &Server, pod: &str, name: &str, want: &[&str]) -> String {
+    let gateway = server.pod_gateway().expect("a node server").to_string();
+    wait_for(&format!("nslookup {name} in {pod} to show {want:?}"), TIMEOUT, || {
+        let out = server.kubectl(&["exec", pod, "--", "nslookup", name, &gateway]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        want.iter().all(|w| text.contains(w)).then_some(text)
+    })
+}
+
 #[test]
 fn lab_13_statefulsets() {
     let server = Server::start_node().expect("server");
@@ -166,6 +177,19 @@ fn lab_13_statefulsets() {
         .unwrap()
         .iter()
         .all(|e| e["conditions"]["ready"] == true && e["hostname"].is_string()));
+
+    // Cluster DNS: each pod has a stable name under the headless Service, and
+    // the Service's name lists them all.
+    let ips: BTreeMap<String, String> = web_pods(&server)
+        .into_iter()
+        .map(|(name, p)| (name, p["status"]["podIP"].as_str().unwrap_or("").to_string()))
+        .collect();
+    let web0 = format!("Address: {}", ips["web-0"]);
+    let out = nslookup(&server, "web-1", "web-0.nginx.default.svc.cluster.local", &[&web0]);
+    assert!(out.contains("Name:\tweb-0.nginx.default.svc.cluster.local"), "{out}");
+    let all: Vec<String> = ips.values().map(|ip| format!("Address: {ip}")).collect();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    nslookup(&server, "web-0", "nginx.default.svc.cluster.local", &all);
 
     // A deleted pod comes back under its name.
     let uid = pods["web-1"]["metadata"]["uid"].clone();
