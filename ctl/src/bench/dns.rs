@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::{Name, RecordType};
 use http::Method;
@@ -20,8 +20,11 @@ use tokio::net::UdpSocket;
 use super::pods::{is_ready, k1s, node_args, wait_node_ready, IMAGE};
 use super::{ms, percentile, Conn, ServerProcess};
 
-/// The bench node's pod gateway (its `--pod-cidr` is 10.42.251.0/24).
-const GATEWAY: &str = "10.42.251.1";
+/// This bench's pod range and bridge (not `bench pods`'s, so both can run at once).
+const POD_CIDR: &str = "10.42.252.0/24";
+const BRIDGE: &str = "k1sbdns";
+/// The pod gateway, where the DNS server listens.
+const GATEWAY: &str = "10.42.252.1";
 /// UDP sockets the load is spread over (as many pods' resolvers would).
 const SOCKETS: usize = 8;
 
@@ -146,6 +149,11 @@ pub async fn dns_bench(archive: PathBuf, services: usize, rate: usize, seconds: 
     let resolv = temp.path().join("resolv.conf");
     std::fs::write(&resolv, "nameserver 127.0.251.53\n")?;
     let mut extra = node_args(temp.path());
+    for (flag, value) in [("--pod-cidr", POD_CIDR), ("--cni-bridge", BRIDGE)] {
+        if let Some(i) = extra.iter().position(|a| a == flag) {
+            extra[i + 1] = value.to_string();
+        }
+    }
     extra.extend(["--resolv-conf".into(), resolv.display().to_string()]);
     extra.extend(["--proxy-chain-prefix".into(), "K1SB".into()]);
     let server = ServerProcess::spawn_with(temp.path(), &extra)?;
@@ -181,12 +189,18 @@ pub async fn dns_bench(archive: PathBuf, services: usize, rate: usize, seconds: 
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
         let netns = data_dir.join("run").join("netns").join(&uid);
-        let (_, body) = conn.send(Method::GET, "/api/v1/namespaces/kube-system/services/kube-dns", None).await?;
-        let cluster_dns: IpAddr = serde_json::from_slice::<Value>(&body)?["spec"]["clusterIP"]
-            .as_str()
-            .unwrap_or("")
-            .parse()
-            .context("no kube-dns ClusterIP")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let cluster_dns: IpAddr = loop {
+            let (_, body) = conn.send(Method::GET, "/api/v1/namespaces/kube-system/services/kube-dns", None).await?;
+            let ip = serde_json::from_slice::<Value>(&body)?["spec"]["clusterIP"].as_str().map(str::parse);
+            if let Some(Ok(ip)) = ip {
+                break ip;
+            }
+            if Instant::now() > deadline {
+                bail!("no kube-dns Service after 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
 
         let mut sockets = Vec::new();
         for _ in 0..SOCKETS {
