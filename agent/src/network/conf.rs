@@ -204,7 +204,10 @@ mod tests {
             (b["isGateway"].clone(), b["ipMasq"].clone(), b["hairpinMode"].clone()),
             (json!(true), json!(false), json!(true))
         );
-        assert!(!l.masquerades(), "pod egress is masqueraded by the proxy's node-wide rule");
+        assert!(
+            !l.masquerades(),
+            "pod egress is masqueraded by the proxy's node-wide rule"
+        );
         let mut older = l.clone();
         older.plugins[0]["ipMasq"] = json!(true);
         assert!(older.masquerades());
