@@ -45,6 +45,9 @@ pub struct AgentConfig {
     pub service_cidr: k1s_proto::cidr::Ipv4Cidr,
     /// The prefix of the service proxy's iptables chains (`K1S` → `K1S-SERVICES`, `K1S-SVC-…`).
     pub proxy_chain_prefix: String,
+    /// The iptables back end of the service proxy (`--iptables-backend`); `None`
+    /// (auto) picks it as kube-proxy does (see [`crate::proxy::iptables::choose_backend`]).
+    pub iptables_backend: Option<crate::proxy::iptables::Backend>,
 }
 
 impl AgentConfig {
@@ -96,6 +99,17 @@ pub fn check_chain_prefix(prefix: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Parses `--iptables-backend`: `auto` (None), `nft` or `legacy`.
+pub fn parse_iptables_backend(value: &str) -> anyhow::Result<Option<crate::proxy::iptables::Backend>> {
+    use crate::proxy::iptables::Backend;
+    match value {
+        "auto" => Ok(None),
+        "nft" => Ok(Some(Backend::Nft)),
+        "legacy" => Ok(Some(Backend::Legacy)),
+        other => anyhow::bail!("--iptables-backend {other:?} must be auto, nft or legacy"),
+    }
+}
+
 /// The first /24 of a cluster CIDR such as `10.42.0.0/16` (this node's pod range).
 pub fn first_pod_subnet(cluster_cidr: &str) -> Option<String> {
     let (addr, bits) = cluster_cidr.split_once('/')?;
@@ -135,6 +149,15 @@ mod tests {
         ] {
             assert_eq!(check_chain_prefix(p).is_ok(), ok, "{p}");
         }
+    }
+
+    #[test]
+    fn iptables_backends() {
+        use crate::proxy::iptables::Backend;
+        assert_eq!(parse_iptables_backend("auto").unwrap(), None);
+        assert_eq!(parse_iptables_backend("nft").unwrap(), Some(Backend::Nft));
+        assert_eq!(parse_iptables_backend("legacy").unwrap(), Some(Backend::Legacy));
+        assert!(parse_iptables_backend("xtables").is_err());
     }
 
     #[test]

@@ -165,6 +165,9 @@ struct NodeArgs {
     /// The prefix of the service proxy's iptables chains (`K1S-SERVICES`, `K1S-SVC-…`).
     #[arg(long, default_value = "K1S", hide = true)]
     proxy_chain_prefix: String,
+    /// The iptables back end of the service proxy: auto (the one holding more rules, nft on a tie), nft or legacy.
+    #[arg(long, default_value = "auto", hide = true, value_parser = ["auto", "nft", "legacy"])]
+    iptables_backend: String,
 }
 
 impl NodeArgs {
@@ -228,6 +231,7 @@ impl NodeArgs {
                 k1s_agent::config::check_chain_prefix(&self.proxy_chain_prefix)?;
                 self.proxy_chain_prefix.clone()
             },
+            iptables_backend: k1s_agent::config::parse_iptables_backend(&self.iptables_backend)?,
         })
     }
 }

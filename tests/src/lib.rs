@@ -141,6 +141,12 @@ impl Server {
         Server::start_with(true, &[])
     }
 
+    /// Starts a server with its node agent (as [`Server::start_node`]) and extra
+    /// `k1s server` flags (e.g. `--iptables-backend legacy`).
+    pub fn start_node_with_args(args: &[&str]) -> Result<Server> {
+        Server::start_with(true, args)
+    }
+
     /// Starts a server without a node, with extra `k1s server` flags (e.g.
     /// `--controllers=*,-replicaset-controller` for objects no controller may touch).
     pub fn start_with_args(args: &[&str]) -> Result<Server> {
@@ -253,6 +259,11 @@ impl Server {
             Some(slot) => slot.args(),
             None => vec!["--disable-agent".into()],
         }
+    }
+
+    /// Replaces the extra `k1s server` flags for the next [`Server::launch`] / [`Server::restart`].
+    pub fn set_extra_args(&mut self, args: &[&str]) {
+        self.extra_args = args.iter().map(|a| a.to_string()).collect();
     }
 
     /// The network slot n of a server with a node (pod range `10.42.<n>.0/24`):

@@ -22,6 +22,14 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The other back end.
+    pub fn other(self) -> Backend {
+        match self {
+            Backend::Nft => Backend::Legacy,
+            Backend::Legacy => Backend::Nft,
+        }
+    }
+
     fn tool(self, what: &str) -> String {
         let mode = match self {
             Backend::Nft => "nft",
@@ -83,6 +91,15 @@ impl Iptables {
         Iptables {
             backend: choose_backend(nft, legacy),
         }
+    }
+
+    /// Whether the tables this back end has loaded hold a chain `chains` owns
+    /// (an `iptables-save` without `-t`, which loads no table module); `None` when
+    /// the tool is missing or fails.
+    pub async fn holds_owned_chains(&self, chains: &Chains) -> Option<bool> {
+        save_all(self.backend)
+            .await
+            .map(|s| !owned_chains(&s, chains).is_empty())
     }
 
     /// `iptables-save` of the filter and nat tables.
@@ -192,6 +209,8 @@ mod tests {
         assert_eq!(choose_backend(10, 3), Backend::Nft);
         assert_eq!(Backend::Legacy.tool("restore"), "iptables-legacy-restore");
         assert_eq!(Backend::Nft.tool(""), "iptables-nft");
+        assert_eq!(Backend::Nft.other(), Backend::Legacy);
+        assert_eq!(Backend::Legacy.other(), Backend::Nft);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod sysctl;
 
 use k1s_apiserver::client::Client;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::AgentConfig;
 
@@ -34,8 +34,26 @@ pub fn rule_context(config: &AgentConfig) -> rules::RuleContext {
 
 /// Runs the service proxy until `shutdown`.
 pub async fn run(client: Client, config: &AgentConfig, shutdown: watch::Receiver<bool>) {
-    let ipt = iptables::Iptables::detect().await;
+    let ipt = match config.iptables_backend {
+        Some(backend) => iptables::Iptables { backend },
+        None => iptables::Iptables::detect().await,
+    };
     info!(backend = ?ipt.backend, prefix = %config.proxy_chain_prefix, "service proxy starting");
+    // Chains of an earlier run on the other back end would still see (and could
+    // DNAT) every packet with stale endpoints: remove them.
+    let other = iptables::Iptables {
+        backend: ipt.backend.other(),
+    };
+    if other
+        .holds_owned_chains(&names::Chains::new(&config.proxy_chain_prefix))
+        .await
+        == Some(true)
+    {
+        match sync::Proxier::new(other, rule_context(config)).cleanup().await {
+            Ok(()) => info!(backend = ?other.backend, "removed the service rules of the other back end"),
+            Err(e) => warn!(backend = ?other.backend, "cannot remove the service rules of the other back end: {e:#}"),
+        }
+    }
     let proxier = sync::Proxier::new(ipt, rule_context(config));
     sync::run(
         client,
@@ -47,14 +65,17 @@ pub async fn run(client: Client, config: &AgentConfig, shutdown: watch::Receiver
     .await;
 }
 
-/// Removes k1s's chains and jump rules from both back ends (`k1s server --cleanup`).
+/// Removes k1s's chains and jump rules from both back ends (`k1s server --cleanup`),
+/// whichever `--iptables-backend` says: a failure is an error for the back end it
+/// names (nft under auto), a warning for the other (whose tools may be missing).
 pub async fn cleanup(config: &AgentConfig) -> anyhow::Result<()> {
     let mut result = Ok(());
+    let must = config.iptables_backend.unwrap_or(iptables::Backend::Nft);
     for backend in [iptables::Backend::Nft, iptables::Backend::Legacy] {
         let proxier = sync::Proxier::new(iptables::Iptables { backend }, rule_context(config));
         if let Err(e) = proxier.cleanup().await {
-            tracing::warn!(?backend, "cannot remove the service rules: {e:#}");
-            if backend == iptables::Backend::Nft {
+            warn!(?backend, "cannot remove the service rules: {e:#}");
+            if backend == must {
                 result = Err(e);
             }
         }

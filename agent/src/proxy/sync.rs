@@ -70,8 +70,13 @@ impl Proxier {
         Ok(true)
     }
 
-    /// Removes the jumps and every chain of k1s's prefix.
+    /// Removes the jumps and every chain of k1s's prefix (nothing to do, and no
+    /// table module loaded, when the loaded tables hold none of its chains: a jump
+    /// cannot outlive the chain it targets).
     pub async fn cleanup(&self) -> anyhow::Result<()> {
+        if self.ipt.holds_owned_chains(&self.ctx.chains).await == Some(false) {
+            return Ok(());
+        }
         for j in &self.jumps {
             self.ipt.delete_jump(j).await?;
         }

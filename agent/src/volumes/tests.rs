@@ -16,6 +16,7 @@ fn config(dir: &Path) -> AgentConfig {
         pod_log_dir: dir.join("logs"),
         service_cidr: "10.43.0.0/16".parse().unwrap(),
         proxy_chain_prefix: "K1S".into(),
+        iptables_backend: None,
         cluster_dns: "10.43.0.10".parse().unwrap(),
         cluster_domain: "cluster.local".into(),
         cluster_cidr: "10.42.0.0/16".into(),
