@@ -51,15 +51,21 @@ async fn keep_snapshot(
     shared: SharedSnapshot,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Answer nothing from the cluster before both caches are complete (as CoreDNS
+    // waits for its first list), so that pods never cache a false NXDOMAIN.
+    tokio::select! {
+        _ = async { tokio::join!(services.wait_synced(), slices.wait_synced()) } => {}
+        _ = shutdown.wait_for(|s| *s) => return,
+    }
     loop {
+        let snapshot = Snapshot::build(&zone, Some(dns_ip), &services.list(), &slices.list(), serial_now());
+        shared.set(snapshot);
         tokio::select! {
             _ = changed.notified() => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
         // Coalesce a burst of changes into one rebuild.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        let snapshot = Snapshot::build(&zone, Some(dns_ip), &services.list(), &slices.list(), serial_now());
-        shared.set(snapshot);
     }
 }
 
@@ -82,7 +88,7 @@ pub fn spawn_server(
     let services = Informer::new(client.clone(), find("", "v1", "services")?).on_change(move |_| c1.notify_one());
     let slices =
         Informer::new(client, find("discovery.k8s.io", "v1", "endpointslices")?).on_change(move |_| c2.notify_one());
-    let shared = SharedSnapshot::new(Snapshot::build(zone, Some(dns_ip), &[], &[], serial_now()));
+    let shared = SharedSnapshot::default();
     let (mut server, listen) = server::serve(listen, Handler::new(shared.clone(), forwarder))?;
     info!(%listen, "cluster DNS listening");
     let keeper = tokio::spawn(keep_snapshot(

@@ -24,24 +24,20 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 /// The largest UDP answer this server sends to an EDNS client.
 const MAX_PAYLOAD: u16 = 1232;
 
-/// The snapshot the server answers from; replaced whole when the cluster changes.
-#[derive(Clone)]
-pub struct SharedSnapshot(Arc<RwLock<Arc<Snapshot>>>);
+/// The snapshot the server answers from; replaced whole when the cluster
+/// changes, and absent until the informers have listed everything once.
+#[derive(Clone, Default)]
+pub struct SharedSnapshot(Arc<RwLock<Option<Arc<Snapshot>>>>);
 
 impl SharedSnapshot {
-    /// Starts with `snapshot`.
-    pub fn new(snapshot: Snapshot) -> SharedSnapshot {
-        SharedSnapshot(Arc::new(RwLock::new(Arc::new(snapshot))))
-    }
-
-    /// The current snapshot.
-    pub fn get(&self) -> Arc<Snapshot> {
+    /// The current snapshot (`None` before the first one).
+    pub fn get(&self) -> Option<Arc<Snapshot>> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Replaces the snapshot.
     pub fn set(&self, snapshot: Snapshot) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(snapshot));
     }
 }
 
@@ -128,7 +124,11 @@ impl RequestHandler for Handler {
                 return send(handle, request, edns.as_ref(), metadata, &[], &[], &[]).await;
             }
         };
-        let snapshot = self.snapshot.get();
+        let Some(snapshot) = self.snapshot.get() else {
+            // Not synced yet: a negative answer now would be cached by the pod.
+            metadata.response_code = ResponseCode::ServFail;
+            return send(handle, request, edns.as_ref(), metadata, &[], &[], &[]).await;
+        };
         let local = if query.query_class() == DNSClass::IN {
             lookup(&snapshot, query.name(), query.query_type())
         } else {

@@ -281,3 +281,27 @@ async fn keeps_the_kube_dns_service_and_endpoints() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn nothing_from_the_cluster_before_the_first_snapshot() {
+    use super::records::Snapshot;
+    use super::server::{serve, Handler, SharedSnapshot};
+    let shared = SharedSnapshot::default();
+    let (mut server, addr) = serve(
+        "127.0.0.1:0".parse().unwrap(),
+        Handler::new(shared.clone(), Forwarder::default()),
+    )
+    .unwrap();
+    let m = ask(addr, "kubernetes.default.svc.cluster.local.", RecordType::A, false).await;
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::ServFail,
+        "not NXDOMAIN, which pods would cache"
+    );
+    let kubernetes = Arc::new(json!({"metadata": {"name": "kubernetes", "namespace": "default"},
+                                     "spec": {"clusterIP": "10.43.0.1"}}));
+    shared.set(Snapshot::build("cluster.local", None, &[kubernetes], &[], 1));
+    let m = ask(addr, "kubernetes.default.svc.cluster.local.", RecordType::A, true).await;
+    assert_eq!(data(&m), ["A 10.43.0.1"]);
+    server.shutdown_gracefully().await.unwrap();
+}

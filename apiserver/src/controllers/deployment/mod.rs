@@ -44,6 +44,12 @@ use crate::events::{self, EventRecorder, EventSource};
 /// The controller's name (its client identity, event source and log name).
 pub const NAME: &str = "deployment-controller";
 
+/// How often a Deployment's status is written at most while only its counts
+/// move. Its status summarises the ReplicaSets' for people and `kubectl
+/// rollout status`, and drives nothing, so it may lag a little more than the
+/// ReplicaSets' status (which the rollout steps wait on).
+pub const SUMMARY_STATUS_INTERVAL: Duration = Duration::from_secs(2);
+
 /// Settings of the Deployment controller.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -78,7 +84,7 @@ pub fn start(
 ) -> JoinHandle<()> {
     let queue: WorkQueue<String> = WorkQueue::new(QueueConfig::default());
     let written = Arc::new(WrittenVersions::default());
-    let pacer = Arc::new(StatusPacer::default());
+    let pacer = Arc::new(StatusPacer::new(SUMMARY_STATUS_INTERVAL));
     let (q, w, p) = (queue.clone(), written.clone(), pacer.clone());
     let d_informer = Informer::new(client.clone(), resource("apps", "deployments")).on_change(move |change| {
         let d = match change {
