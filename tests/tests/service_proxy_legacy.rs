@@ -178,6 +178,11 @@ fn service_proxy_on_legacy_iptables() {
         format!("-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j {prefix}-POSTROUTING"),
         format!("-A {prefix}-SERVICES -d {web_ip}/32"),
         format!("--dport {node_port} -j {prefix}-EXT-"),
+        // Pod egress masquerade comes with the ruleset, on whichever back end it is written to.
+        format!(
+            "-A {prefix}-POSTROUTING -s {} ! -d 10.42.0.0/16 -m comment --comment \"masquerade pod traffic leaving the cluster network\" -j MASQUERADE --random-fully",
+            server.pod_cidr().expect("a pod range")
+        ),
     ] {
         assert!(legacy.contains(&rule), "{rule} not in:\n{legacy}");
     }

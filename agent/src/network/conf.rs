@@ -60,8 +60,11 @@ pub fn prefix_len(cidr: &str) -> Option<u8> {
 }
 
 impl ConfList {
-    /// k1s's pod network: `bridge` (gateway, hairpin, masquerade of traffic
-    /// leaving the pod range) with `host-local` IPAM, then `portmap` for hostPorts.
+    /// k1s's pod network: `bridge` (gateway, hairpin) with `host-local` IPAM,
+    /// then `portmap` for hostPorts. No `ipMasq`: the plugin would add a
+    /// masquerade chain per pod (several iptables calls on every ADD and DEL);
+    /// the service proxy's one node-wide rule masquerades pod traffic leaving
+    /// the cluster network instead.
     pub fn k1s(s: &BridgeSettings) -> anyhow::Result<ConfList> {
         let gw = gateway(&s.pod_cidr).with_context(|| format!("invalid pod CIDR {}", s.pod_cidr))?;
         Ok(ConfList {
@@ -72,7 +75,7 @@ impl ConfList {
                     "type": "bridge",
                     "bridge": s.bridge,
                     "isGateway": true,
-                    "ipMasq": true,
+                    "ipMasq": false,
                     "hairpinMode": true,
                     "ipam": {
                         "type": "host-local",
@@ -84,6 +87,14 @@ impl ConfList {
                 json!({"type": "portmap", "snat": true, "capabilities": {"portMappings": true}}),
             ],
         })
+    }
+
+    /// Whether a bridge plugin of the list masquerades (`ipMasq`), so leaves a
+    /// per-attachment chain (lists cached by an older k1s do).
+    pub fn masquerades(&self) -> bool {
+        self.plugins
+            .iter()
+            .any(|p| p["type"] == "bridge" && p["ipMasq"].as_bool() == Some(true))
     }
 
     /// The loopback list (`lo` up inside the pod).
@@ -191,8 +202,16 @@ mod tests {
         assert_eq!(b["bridge"], "k1s0");
         assert_eq!(
             (b["isGateway"].clone(), b["ipMasq"].clone(), b["hairpinMode"].clone()),
-            (json!(true), json!(true), json!(true))
+            (json!(true), json!(false), json!(true))
         );
+        assert!(
+            !l.masquerades(),
+            "pod egress is masqueraded by the proxy's node-wide rule"
+        );
+        let mut older = l.clone();
+        older.plugins[0]["ipMasq"] = json!(true);
+        assert!(older.masquerades());
+        assert!(!ConfList::loopback().masquerades());
         assert_eq!(b["ipam"]["type"], "host-local");
         assert_eq!(
             b["ipam"]["ranges"][0][0],

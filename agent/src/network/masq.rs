@@ -2,6 +2,8 @@
 //! the nat table and a POSTROUTING jump to it per pod address). The plugin removes
 //! them on DEL only when it can still see the pod's interface; when the
 //! namespace is already gone, k1s removes them itself, by their exact names.
+//! k1s's list no longer sets `ipMasq` (the proxy's node-wide rule masquerades pod
+//! egress); only attachments an older k1s made, whose cached list has it, have them.
 
 use std::net::IpAddr;
 

@@ -5,7 +5,8 @@
 //! - [`libcni`]: ADD/CHECK/DEL of a list with `prevResult` and the result [`cache`];
 //! - [`ports`]: a pod's `hostPort`s as portmap's `portMappings`;
 //! - [`ipam_gc`]: host-local reservations and which are stale;
-//! - [`masq`]: the bridge plugin's masquerade rules when it cannot remove them;
+//! - [`masq`]: the bridge plugin's masquerade rules (attachments an older k1s
+//!   made with `ipMasq`) when it cannot remove them;
 //! - [`node`]: forwarding sysctls, br_netfilter and the bridge at start.
 
 pub mod cache;
@@ -160,7 +161,13 @@ impl CniNetwork {
         ips: &[IpAddr],
     ) -> anyhow::Result<()> {
         let cached = self.cni.cache.load(&list.name, container_id, ifname);
-        if netns.as_os_str().is_empty() && list.name == self.list.name {
+        // Only attachments made with ipMasq (by an older k1s) have masquerade
+        // rules; without a cache entry there is no telling.
+        let may_masquerade = cached
+            .as_ref()
+            .and_then(|c| c.conf_list().ok())
+            .is_none_or(|l| l.masquerades());
+        if netns.as_os_str().is_empty() && list.name == self.list.name && may_masquerade {
             // Without the namespace the bridge plugin cannot find the pod's
             // addresses, and leaves its masquerade rules behind.
             let mut all: Vec<IpAddr> = cached
@@ -315,10 +322,12 @@ impl PodNetwork for CniNetwork {
                 Ok(_) => anyhow::anyhow!("no address cached"),
                 Err(e) => e,
             };
-            let old = self
-                .cni
-                .cache
-                .load(&self.list.name, &req.pod_uid, POD_IFNAME)
+            let cached = self.cni.cache.load(&self.list.name, &req.pod_uid, POD_IFNAME);
+            let may_masquerade = cached
+                .as_ref()
+                .and_then(|c| c.conf_list().ok())
+                .is_none_or(|l| l.masquerades());
+            let old = cached
                 .and_then(|c| serde_json::from_value::<CniResult>(c.result).ok())
                 .and_then(|r| r.ip_addrs().into_iter().next());
             warn!(
@@ -326,8 +335,10 @@ impl PodNetwork for CniNetwork {
                 "network check failed, setting the pod network up again: {err:#}"
             );
             self.del(req).await?;
-            // A pod whose interface is gone keeps its masquerade rules through DEL.
-            masq::teardown(&self.list.name, &req.pod_uid, &old.into_iter().collect::<Vec<_>>()).await;
+            if may_masquerade {
+                // A pod whose interface is gone keeps its masquerade rules through DEL.
+                masq::teardown(&self.list.name, &req.pod_uid, &old.into_iter().collect::<Vec<_>>()).await;
+            }
             match self.add(req, old).await {
                 Ok(ips) => Ok(ips),
                 Err(e) if old.is_some() => {

@@ -28,6 +28,7 @@ pub fn rule_context(config: &AgentConfig) -> rules::RuleContext {
     rules::RuleContext {
         chains: names::Chains::new(&config.proxy_chain_prefix),
         cluster_cidr: config.cluster_cidr.clone(),
+        pod_cidr: config.pod_cidr.clone(),
         bridge: config.cni_bridge.clone(),
     }
 }

@@ -10,6 +10,8 @@ use super::names::Chains;
 
 /// The bit marking packets to masquerade (kube-proxy's `--masquerade-bit` 14).
 pub const MASQ_MARK: &str = "0x4000";
+/// The comment on the masquerade rule of pod traffic leaving the cluster network.
+pub const POD_EGRESS_COMMENT: &str = "masquerade pod traffic leaving the cluster network";
 
 /// What the rules depend on besides the services.
 #[derive(Debug, Clone)]
@@ -18,6 +20,8 @@ pub struct RuleContext {
     pub chains: Chains,
     /// The pod network (`--cluster-cidr`): traffic from outside it to a ClusterIP is masqueraded.
     pub cluster_cidr: String,
+    /// This node's pod range (`--pod-cidr`): its traffic leaving the cluster network is masqueraded.
+    pub pod_cidr: String,
     /// The pod bridge: route_localnet is on for it, so martian loopback traffic from it is dropped.
     pub bridge: String,
 }
@@ -173,6 +177,15 @@ pub fn generate(ctx: &RuleContext, ports: &[ServicePort]) -> Ruleset {
         ..Default::default()
     };
 
+    // Pod traffic leaving the cluster network, one rule for the node (as flannel
+    // does; the bridge plugin's ipMasq would cost a chain per pod). First, since
+    // the RETURN below ends the chain for unmarked packets; a marked packet it
+    // catches gets the same SNAT the mark would give it. Traffic to pods and to
+    // the cluster DNS on the bridge gateway (inside the pod range) keeps its source.
+    r.nat.push(format!(
+        "-A {postrouting} -s {} ! -d {} -m comment --comment \"{POD_EGRESS_COMMENT}\" -j MASQUERADE --random-fully",
+        ctx.pod_cidr, ctx.cluster_cidr
+    ));
     r.nat.push(format!(
         "-A {postrouting} -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN"
     ));
@@ -381,6 +394,7 @@ mod tests {
         RuleContext {
             chains: Chains::new("K1S"),
             cluster_cidr: "10.42.0.0/16".into(),
+            pod_cidr: "10.42.0.0/24".into(),
             bridge: "k1s0".into(),
         }
     }
@@ -545,6 +559,31 @@ filter -A K1S-EXTERNAL-SERVICES -m comment --comment \"shop/web:http has no endp
         assert!(text.contains("-A K1S-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j K1S-NODEPORTS\n"));
         assert!(text.contains("-A K1S-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n"));
         assert_eq!(text.matches("COMMIT\n").count(), 2);
+    }
+
+    #[test]
+    fn postrouting_masquerades_pod_egress_and_marked_traffic() {
+        let r = generate(&ctx(), &[port("a/b", 5, vec![ep(6, true)])]);
+        let postrouting: Vec<&str> = r
+            .nat
+            .iter()
+            .filter(|l| l.starts_with("-A K1S-POSTROUTING "))
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            postrouting,
+            [
+                "-A K1S-POSTROUTING -s 10.42.0.0/24 ! -d 10.42.0.0/16 -m comment --comment \"masquerade pod traffic leaving the cluster network\" -j MASQUERADE --random-fully",
+                "-A K1S-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
+                "-A K1S-POSTROUTING -j MARK --xor-mark 0x4000",
+                "-A K1S-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully",
+            ]
+        );
+        // Declared with the rest, so applied in the same restore.
+        assert!(r.nat_chains.iter().any(|c| c == "K1S-POSTROUTING"));
+        let text = r.restore_text(&BTreeSet::new());
+        let nat = text.split("*nat\n").nth(1).expect("nat table");
+        assert!(nat.contains(postrouting[0]) && nat.ends_with("COMMIT\n"), "{text}");
     }
 
     #[test]

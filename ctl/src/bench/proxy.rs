@@ -71,6 +71,7 @@ fn full_sync(n: usize) -> Result<()> {
     let ctx = rules::RuleContext {
         chains: Chains::new(PREFIX),
         cluster_cidr: "10.42.252.0/22".into(),
+        pod_cidr: "10.42.252.0/24".into(),
         bridge: "k1sbench".into(),
     };
     tokio::task::block_in_place(|| {
