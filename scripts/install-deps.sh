@@ -10,7 +10,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(protobuf-compiler ca-certificates containerd runc containernetworking-plugins iptables iproute2
-  busybox-static python3-minimal libpython3.11-stdlib docker-registry tmux dnsmasq-base)
+  busybox-static python3-minimal libpython3.11-stdlib docker-registry tmux dnsmasq-base curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
