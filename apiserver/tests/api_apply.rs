@@ -35,7 +35,9 @@ fn entry<'a>(obj: &'a Value, manager: &str) -> Option<&'a Value> {
 
 #[tokio::test]
 async fn apply_creates_updates_conflicts_and_forces() {
-    let s = TestServer::start().await;
+    // The Deployment controller would write the Deployment (status, revision
+    // annotation) between the applies that must leave it unchanged.
+    let s = TestServer::start_without_workload_controllers().await;
 
     // fieldManager is required.
     let (code, body) = apply(&s, "", &manifest(2, false)).await;
