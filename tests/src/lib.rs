@@ -519,6 +519,42 @@ fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// A reply to [`http_get`]: the status line and the body (trimmed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    /// `HTTP/1.0 200 OK` and the like.
+    pub status_line: String,
+    /// The body, whitespace trimmed.
+    pub body: String,
+}
+
+impl HttpReply {
+    /// Whether the status is 200.
+    pub fn is_ok(&self) -> bool {
+        self.status_line.starts_with("HTTP/1.0 200") || self.status_line.starts_with("HTTP/1.1 200")
+    }
+}
+
+/// One HTTP/1.0 GET of `/` at `addr` (`ip:port`) from the host, with plain
+/// `std::net` (no curl needed): the reply, or the kind of the connection
+/// error (`ConnectionRefused` when a Service rejects), `InvalidData` for an
+/// answer that is not HTTP.
+pub fn http_get(addr: &str, connect: Duration, read: Duration) -> std::result::Result<HttpReply, std::io::ErrorKind> {
+    use std::io::{ErrorKind, Read};
+    let addr: std::net::SocketAddr = addr.parse().map_err(|_| ErrorKind::InvalidInput)?;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, connect).map_err(|e| e.kind())?;
+    s.set_read_timeout(Some(read)).map_err(|e| e.kind())?;
+    s.write_all(format!("GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .map_err(|e| e.kind())?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).map_err(|e| e.kind())?;
+    let (head, body) = reply.split_once("\r\n\r\n").ok_or(ErrorKind::InvalidData)?;
+    Ok(HttpReply {
+        status_line: head.lines().next().unwrap_or("").to_string(),
+        body: body.trim().to_string(),
+    })
+}
+
 /// Polls `f` until it returns `Some`, or fails after `timeout` (an upper bound, not a benchmark).
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;

@@ -9,12 +9,11 @@
 //! gets no traffic; `kubectl expose deployment` makes a working Service.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::Ipv4Addr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use k1s_e2e::{free_port, wait_for, Server};
+use k1s_e2e::{free_port, http_get, wait_for, Server};
 
 const NS: &str = "lab03";
 /// A name outside the cluster, and what the test's upstream resolver answers for it.
@@ -129,17 +128,10 @@ spec:
     )
 }
 
-/// One HTTP GET from the host; the body, or `None` if nothing answered.
-fn http_get(addr: &str) -> Option<String> {
-    let addr: SocketAddr = addr.parse().ok()?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(format!("GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .ok()?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).ok()?;
-    let (head, body) = resp.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.0 200").then(|| body.trim().to_string())
+/// One HTTP GET from the host; the body of a 200, or `None` if nothing answered.
+fn host_get(addr: &str) -> Option<String> {
+    let reply = http_get(addr, Duration::from_secs(3), Duration::from_secs(5)).ok()?;
+    reply.status_line.starts_with("HTTP/1.0 200").then_some(reply.body)
 }
 
 /// The hostnames that answered `n` GETs of `url` from inside the debug pod
@@ -274,13 +266,13 @@ fn lab_03_services() {
 
     // From the host: the NodePort on loopback and the node address.
     for addr in ["127.0.0.1:30080".to_string(), format!("{node_ip}:30080")] {
-        let body = wait_for(&format!("http://{addr}"), Duration::from_secs(30), || http_get(&addr));
+        let body = wait_for(&format!("http://{addr}"), Duration::from_secs(30), || host_get(&addr));
         assert!(names.contains(&body), "{addr} answered {body:?}");
     }
 
     // The LoadBalancer answers on its EXTERNAL-IP.
     let lb = format!("{node_ip}:{lb_port}");
-    let body = wait_for("the load balancer", Duration::from_secs(30), || http_get(&lb));
+    let body = wait_for("the load balancer", Duration::from_secs(30), || host_get(&lb));
     assert!(names.contains(&body), "{lb} answered {body:?}");
 
     // `kubectl expose deployment` makes a working Service.
@@ -321,7 +313,7 @@ fn lab_03_services() {
         "{through_cluster_ip:?}"
     );
     for _ in 0..20 {
-        let body = http_get("127.0.0.1:30080");
+        let body = host_get("127.0.0.1:30080");
         assert!(
             body.as_deref().is_some_and(|b| b != unready && names.contains(b)),
             "{body:?}"

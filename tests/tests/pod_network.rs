@@ -5,13 +5,11 @@
 //! their IPs back, and `--cleanup` removes portmap's rules and k1s's CNI state.
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use k1s_e2e::{wait_for, Server};
+use k1s_e2e::{http_get, wait_for, Server};
 
 fn web_pod(host_port: u16) -> String {
     format!(
@@ -48,14 +46,11 @@ spec:
 }
 
 /// One HTTP GET from the host; the body, if the server answered.
-fn http_get(host: &str, port: u16) -> Option<String> {
-    let addr = format!("{host}:{port}").parse().ok()?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    out.split_once("\r\n\r\n").map(|(_, body)| body.trim().to_string())
+fn host_get(host: &str, port: u16) -> Option<String> {
+    let timeout = Duration::from_secs(2);
+    http_get(&format!("{host}:{port}"), timeout, timeout)
+        .ok()
+        .map(|r| r.body)
 }
 
 /// One HTTP GET from inside a pod (busybox `nc`); the body.
@@ -143,7 +138,7 @@ fn pod_network() {
     // hostPort from the host, on loopback and on the node address.
     for host in ["127.0.0.1", node_ip.trim()] {
         let body = wait_for(&format!("web on {host}:{host_port}"), Duration::from_secs(20), || {
-            http_get(host, host_port)
+            host_get(host, host_port)
         });
         assert_eq!(body, "web", "{host}");
     }
@@ -240,7 +235,7 @@ fn pod_network() {
         !nat_rules().contains(&stale_chain),
         "masquerade rules of a gone pod left behind"
     );
-    assert_eq!(http_get("127.0.0.1", host_port).as_deref(), Some("web"));
+    assert_eq!(host_get("127.0.0.1", host_port).as_deref(), Some("web"));
     wait_for("the client's network set up again", Duration::from_secs(30), || {
         let cmd = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {web_ip} 8080");
         let out = server.kubectl(&["exec", "client", "--", "sh", "-c", &cmd]);

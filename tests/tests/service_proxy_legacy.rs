@@ -5,12 +5,11 @@
 //! Service's chains go, a restart on nf_tables moves them there (none left in
 //! legacy), and `k1s server --cleanup` leaves no k1s chain in either back end.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::ErrorKind;
 use std::process::Command;
 use std::time::Duration;
 
-use k1s_e2e::{wait_for, Server};
+use k1s_e2e::{http_get, wait_for, Server};
 
 /// Two web pods answering with their host name, a NodePort Service and a
 /// ClientIP-affinity Service on them, a Service selecting nothing, and a client pod.
@@ -70,20 +69,13 @@ spec:
     )
 }
 
-/// An HTTP GET from the host: the body, or the connection error's kind.
+/// An HTTP GET from the host: the body of a 200, or the connection error's kind.
 fn get(addr: &str) -> Result<String, ErrorKind> {
-    let addr: SocketAddr = addr.parse().expect("address");
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.kind())?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.kind())?;
-    s.write_all(format!("GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .map_err(|e| e.kind())?;
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).map_err(|e| e.kind())?;
-    match reply.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") => {
-            Ok(body.trim().to_string())
-        }
-        _ => Err(ErrorKind::InvalidData),
+    let reply = http_get(addr, Duration::from_secs(5), Duration::from_secs(5))?;
+    if reply.is_ok() {
+        Ok(reply.body)
+    } else {
+        Err(ErrorKind::InvalidData)
     }
 }
 
